@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 packages=(
   python3 python3-venv python3-dev gcc libcap-dev   # python-prctl compiles against libcap
   iproute2 nftables busybox-static util-linux        # ip, bridge, nft, busybox, nsenter/unshare
-  mmdebstrap sqlite3 curl ca-certificates            # the nginx image, the store, curl for checks
+  mmdebstrap sqlite3 curl ca-certificates iputils-ping           # the nginx image, the store, curl for checks
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -53,9 +53,21 @@ class TestNames:
         return f"minikube_py_test_{self.tag}"
 
 
+#: Tags handed out in this run: the sweep only looks at objects carrying one of them.
+_TAGS: set[str] = set()
+
+
 @pytest.fixture
 def test_names() -> TestNames:
-    return TestNames(secrets.token_hex(2))
+    tag = secrets.token_hex(2)
+    _TAGS.add(tag)
+    return TestNames(tag)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    leaks.SCOPE["tags"] = _TAGS
+    basetemp = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    leaks.SCOPE["basetemp"] = str(basetemp) + "/"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -31,27 +31,43 @@ def _run(argv: list[str]) -> str:
         return ""
 
 
+#: When set (by conftest), only objects carrying one of these tags, or living under this
+#: directory, count: a run never sweeps away what a concurrent run is still using.
+SCOPE: dict[str, object] = {"tags": None, "basetemp": "/pytest-of-"}
+
+
+def _tagged(name: str, prefix: str) -> bool:
+    if not name.startswith(prefix):
+        return False
+    tags = SCOPE["tags"]
+    if tags is None:
+        return True
+    rest = name[len(prefix):]
+    return any(rest.startswith(str(tag)) for tag in tags)  # type: ignore[attr-defined]
+
+
 def test_netns() -> list[str]:
-    return sorted(n for n in os.listdir("/run/netns") if n.startswith(TEST_LINK_PREFIX)) if (
-        os.path.isdir("/run/netns")
-    ) else []
+    if not os.path.isdir("/run/netns"):
+        return []
+    return sorted(n for n in os.listdir("/run/netns") if _tagged(n, TEST_LINK_PREFIX))
 
 
 def test_links() -> list[str]:
     names = []
     for line in _run(["ip", "-o", "link", "show"]).splitlines():
         name = line.split(":")[1].strip().split("@")[0]
-        if name.startswith(TEST_LINK_PREFIX):
+        if _tagged(name, TEST_LINK_PREFIX):
             names.append(name)
     return sorted(names)
 
 
 def test_mounts() -> list[str]:
     points = []
+    base = str(SCOPE["basetemp"])
     with open("/proc/self/mounts") as f:
         for line in f:
             point = line.split()[1].replace("\\040", " ")
-            if "/pytest-of-" in point or point.startswith("/run/netns/" + TEST_LINK_PREFIX):
+            if base in point or _tagged(point, "/run/netns/" + TEST_LINK_PREFIX):
                 points.append(point)
     return points
 
@@ -60,14 +76,15 @@ def test_cgroups() -> list[str]:
     found = glob.glob(f"{CGROUP_ROOT}/*/{TEST_CGROUP_GLOB}") + glob.glob(
         f"{CGROUP_ROOT}/{TEST_CGROUP_GLOB}"
     )
-    return sorted(p for p in found if os.path.isdir(p))
+    return sorted(p for p in found
+                  if os.path.isdir(p) and _tagged(os.path.basename(p), "minikube-py-test-"))
 
 
 def test_tables() -> list[str]:
     tables = []
     for line in _run(["nft", "list", "tables"]).splitlines():
         parts = line.split()
-        if len(parts) == 3 and parts[2].startswith(TEST_TABLE_PREFIX):
+        if len(parts) == 3 and _tagged(parts[2], TEST_TABLE_PREFIX):
             tables.append(f"{parts[1]} {parts[2]}")
     return tables
 
@@ -75,6 +92,7 @@ def test_tables() -> list[str]:
 def test_processes() -> list[int]:
     """PIDs in test cgroups, or shims started from a pytest temporary directory."""
     pids: set[int] = set()
+    base = str(SCOPE["basetemp"]).encode()
     for cg in test_cgroups():
         for procs in glob.glob(f"{cg}/**/cgroup.procs", recursive=True):
             try:
@@ -90,7 +108,7 @@ def test_processes() -> list[int]:
                 cmdline = f.read().replace(b"\0", b" ")
         except OSError:
             continue
-        if b"/pytest-of-" in cmdline and b"runtime." in cmdline:
+        if base in cmdline and b"runtime." in cmdline:
             pids.add(int(entry))
     return sorted(pids)
 

@@ -1,0 +1,118 @@
+"""Kubernetes objects as plain JSON-shaped dicts: validation, defaults, unknown fields.
+
+There are no classes for Pods or Services here: an object is exactly the dict you get from
+``yaml.safe_load`` of a manifest or from ``json.loads`` of an API response, in the upstream
+wire schema (``kubectl get pod x -o json`` shows the same shape). This package checks and
+completes such dicts the way the API server does on create:
+
+1. :func:`unknown_fields` — fields the kind does not have (``spec.ports[0].type``);
+2. :func:`default_object` — fill in defaults (``restartPolicy: Always``...);
+3. :func:`validate_object` — every field problem, with its path; :func:`check_object`
+   raises :class:`~minikube_py.errors.ValidationError` (``Pod "x" is invalid: [...]``).
+
+Per-kind modules: :mod:`.pod`, :mod:`.workloads` (Deployment, ReplicaSet), :mod:`.service`
+(Service, Endpoints); shared rules in :mod:`.names`, :mod:`.fields`, :mod:`.quantity`;
+files in :mod:`.manifest`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from typing import Any
+
+from minikube_py.api import fields as f
+from minikube_py.api.fields import FieldError, FieldPath
+from minikube_py.api.names import is_dns1123_label, validate_object_meta
+from minikube_py.api.pod import check_pod, default_pod, validate_pod, validate_type_meta
+from minikube_py.api.schema import (
+    strict_decoding_message,
+    unknown_field_message,
+    unknown_fields,
+    where_field_belongs,
+)
+from minikube_py.api.service import (
+    default_endpoints,
+    default_service,
+    validate_endpoints,
+    validate_service,
+)
+from minikube_py.api.workloads import (
+    default_deployment,
+    default_replica_set,
+    validate_deployment,
+    validate_replica_set,
+)
+from minikube_py.errors import ValidationError
+
+__all__ = ["FieldError", "FieldPath", "ValidationError", "check_object", "check_pod",
+           "default_object", "default_pod", "strict_decoding_message", "unknown_field_message",
+           "unknown_fields", "validate_object", "validate_pod", "where_field_belongs"]
+
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def validate_namespace(obj: Any) -> list[FieldError]:
+    errs: list[FieldError] = []
+    obj = f.expect_dict(obj, FieldPath(""), errs)
+    errs += validate_type_meta(obj, "v1", "Namespace")
+    errs += validate_object_meta(obj.get("metadata"), FieldPath("metadata"),
+                                 name_check=is_dns1123_label, namespaced=False)
+    return errs
+
+
+def validate_config_map(obj: Any) -> list[FieldError]:
+    """ConfigMap keys become file names in volumes: ``[-._a-zA-Z0-9]+``, at most 253."""
+    errs: list[FieldError] = []
+    obj = f.expect_dict(obj, FieldPath(""), errs)
+    errs += validate_type_meta(obj, "v1", "ConfigMap")
+    errs += validate_object_meta(obj.get("metadata"), FieldPath("metadata"))
+    data = FieldPath("data")
+    for key, value in f.expect_dict(obj.get("data"), data, errs).items():
+        if not _CONFIG_KEY.match(str(key)) or len(key) > 253 or key in (".", ".."):
+            errs.append(f.invalid(data, key, "a valid config key must consist of alphanumeric "
+                                  "characters, '-', '_' or '.' (e.g. 'key.name',  or "
+                                  "'KEY_NAME',  or 'key-name', regex used for validation is "
+                                  "'[-._a-zA-Z0-9]+')"))
+        f.expect_str(value, data.key(str(key)), errs)
+    return errs
+
+
+def _namespaced_default(obj: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(obj)
+    meta = out.setdefault("metadata", {})
+    if isinstance(meta, dict) and not meta.get("namespace"):
+        meta["namespace"] = "default"
+    return out
+
+
+VALIDATORS: dict[str, Callable[[Any], list[FieldError]]] = {
+    "Pod": validate_pod, "Deployment": validate_deployment, "ReplicaSet": validate_replica_set,
+    "Service": validate_service, "Endpoints": validate_endpoints,
+    "Namespace": validate_namespace, "ConfigMap": validate_config_map,
+}
+DEFAULTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "Pod": default_pod, "Deployment": default_deployment, "ReplicaSet": default_replica_set,
+    "Service": default_service, "Endpoints": default_endpoints,
+    "Namespace": copy.deepcopy, "ConfigMap": _namespaced_default,
+}
+
+
+def validate_object(obj: Any) -> list[FieldError]:
+    """Validate any supported kind; an unsupported kind is itself an error."""
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    if kind not in VALIDATORS:
+        return [f.not_supported(FieldPath("kind"), kind, sorted(VALIDATORS))]
+    return VALIDATORS[kind](obj)
+
+
+def default_object(obj: dict[str, Any]) -> dict[str, Any]:
+    """A new dict with the kind's defaults (a copy, unchanged, for other kinds)."""
+    return DEFAULTERS.get(str(obj.get("kind")), copy.deepcopy)(obj)
+
+
+def check_object(obj: Any) -> None:
+    errs = validate_object(obj)
+    if errs:
+        raise ValidationError.for_object(obj, errs)

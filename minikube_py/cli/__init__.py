@@ -1,0 +1,1 @@
+"""The ``minikube-py`` command line (click). ``print`` lives here and nowhere else."""

@@ -1,0 +1,256 @@
+"""Starting and stopping one container: the study note's five steps.
+
+``start_container`` follows upstream's ``startContainer`` and the note's "容器启动" list:
+
+1. ensure the image (the image store builds or finds it; events Pulling / Pulled);
+2. create the container: namespaces joined, root filesystem mounted, process waiting;
+3. PreStart: put the waiting process into its cgroup with its CPU and memory limits;
+4. start it: the process drops capabilities and execs the command;
+5. run the postStart hook, if any; if the hook fails, the container is killed
+   (reason ``FailedPostStartHook``), as upstream does.
+
+A container instance lives in ``<state>/pods/<uid>/containers/<name>/<attempt>/`` (its
+bundle: ``config.json``, ``state.json``, ``exit.json``, ``labels.json``), its cgroup is
+``<parent>/pod<uid>/<name>-<attempt>`` and its log is
+``/var/log/pods/<ns>_<pod>_<uid>/<name>/<attempt>.log``. ``attempt`` is the restart count.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from typing import Any
+
+from minikube_py.api.quantity import cpu_millis, memory_bytes
+from minikube_py.config import NodeConfig
+from minikube_py.errors import MinikubeError
+from minikube_py.kubelet.plan import container_hash
+from minikube_py.kubelet.podsandbox import SandboxInfo, pod_files
+from runtime import container as rt
+from runtime.cgroups import CgroupDriver, Resources
+from runtime.exec import exec_in_container
+from runtime.images import Image, ImageConfig, ImageStore
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[str, str, str], None]  # (type, reason, message)
+
+_VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes ``$(VAR)`` expansion: known variables are replaced, ``$$`` escapes ``$``."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+
+    return _VAR_REF.sub(repl, text)
+
+
+def container_env(
+    container: dict[str, Any], image: ImageConfig, pod: dict[str, Any], pod_ip: str
+) -> dict[str, str]:
+    """Image env, then HOSTNAME, then the container's ``env`` (later wins, ``$(VAR)`` known)."""
+    env: dict[str, str] = {}
+    for item in image.env:
+        key, _, value = item.partition("=")
+        env[key] = value
+    env["HOSTNAME"] = pod["spec"].get("hostname") or pod["metadata"]["name"]
+    field_values = {
+        "metadata.name": pod["metadata"]["name"],
+        "metadata.namespace": pod["metadata"].get("namespace", "default"),
+        "metadata.uid": pod["metadata"]["uid"],
+        "spec.nodeName": pod["spec"].get("nodeName", ""),
+        "status.podIP": pod_ip,
+    }
+    for var in container.get("env") or []:
+        if "value" in var:
+            env[var["name"]] = expand(str(var["value"]), env)
+        elif (ref := (var.get("valueFrom") or {}).get("fieldRef")) is not None:
+            env[var["name"]] = field_values.get(ref.get("fieldPath", ""), "")
+        else:
+            env.setdefault(var["name"], "")
+    return env
+
+
+def container_argv(container: dict[str, Any], image: ImageConfig, env: dict[str, str]) -> list[str]:
+    """``command`` replaces the image's ENTRYPOINT, ``args`` replace its CMD."""
+    command = container.get("command")
+    args = container.get("args")
+    if command:
+        argv = list(command) + list(args or [])
+    else:
+        argv = list(image.entrypoint) + list(args if args is not None else image.cmd)
+    if not argv:
+        raise MinikubeError(
+            f"failed to create container {container['name']}: no command given and the "
+            f"image {container['image']} has no ENTRYPOINT or CMD"
+        )
+    return [expand(a, env) for a in argv]
+
+
+def container_resources(container: dict[str, Any]) -> Resources:
+    """spec.resources -> cgroup limits: requests.cpu -> shares, limits -> quota and memory."""
+    res = container.get("resources") or {}
+    requests, limits = res.get("requests") or {}, res.get("limits") or {}
+    return Resources(
+        cpu_request_millis=cpu_millis(requests["cpu"]) if "cpu" in requests else None,
+        cpu_limit_millis=cpu_millis(limits["cpu"]) if "cpu" in limits else None,
+        memory_limit_bytes=memory_bytes(limits["memory"]) if "memory" in limits else None,
+    )
+
+
+def bundle_dir(config: NodeConfig, uid: str, name: str, attempt: int) -> str:
+    return os.path.join(config.pod_dir(uid), "containers", name, str(attempt))
+
+
+def container_cgroup(config: NodeConfig, uid: str, name: str, attempt: int) -> str:
+    return f"{config.pod_cgroup(uid)}/{name}-{attempt}"
+
+
+def start_container(
+    config: NodeConfig,
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    sandbox: SandboxInfo,
+    attempt: int,
+    backoff_step: int,
+    images: ImageStore,
+    cgroups: CgroupDriver,
+    event: EventSink,
+) -> rt.ContainerState:
+    """Run the five steps for one container instance; undo steps 2-4 if a later one fails."""
+    meta = pod["metadata"]
+    uid, name = meta["uid"], container["name"]
+
+    # Step 1: ensure the image.
+    image = _ensure_image(images, container["image"], event)
+
+    # Step 2: create the container (process created, waiting to be started).
+    env = container_env(container, image.config, pod, sandbox.ip)
+    bundle = bundle_dir(config, uid, name, attempt)
+    shutil.rmtree(bundle, ignore_errors=True)
+    os.makedirs(bundle)
+    log_path = os.path.join(
+        config.pod_log_dir(meta.get("namespace", "default"), meta["name"], uid),
+        name, f"{attempt}.log",
+    )
+    labels = {
+        "pod": meta["name"], "uid": uid, "container": name, "attempt": attempt,
+        "hash": container_hash(container), "backoff_step": backoff_step,
+        "image": container["image"], "log_path": log_path,
+        "cgroup": container_cgroup(config, uid, name, attempt),
+    }
+    with open(os.path.join(bundle, "labels.json"), "w") as f:
+        json.dump(labels, f, indent=2)
+    try:
+        argv = container_argv(container, image.config, env)
+        state = rt.create_container(
+            rt.ContainerConfig(
+                id=f"{uid[:8]}-{name}-{attempt}",
+                name=name,
+                bundle_dir=bundle,
+                layers=image.layers,
+                args=argv,
+                env=[f"{k}={v}" for k, v in env.items()],
+                cwd=container.get("workingDir") or image.config.working_dir or "/",
+                namespaces={"net": sandbox.netns_path, "ipc": sandbox.ipc, "uts": sandbox.uts},
+                log_path=log_path,
+                files=pod_files(config, uid),
+            )
+        )
+    except MinikubeError as e:
+        _record_create_failure(bundle, str(e))
+        event("Warning", "Failed", f"Error: {e}")
+        raise
+    try:
+        # Step 3: PreStart — the cgroup and its limits, before the process runs.
+        cgroup = labels["cgroup"]
+        cgroups.ensure(cgroup, container_resources(container))
+        assert state.pid is not None
+        cgroups.add_process(cgroup, state.pid)
+        event("Normal", "Created", f"Created container {name}")
+
+        # Step 4: start.
+        state = rt.start_container(bundle)
+        event("Normal", "Started", f"Started container {name}")
+    except BaseException:
+        rt.delete_container(bundle)
+        cgroups.kill_all(labels["cgroup"])
+        cgroups.delete(labels["cgroup"])
+        raise
+
+    # Step 5: the postStart hook.
+    hook = ((container.get("lifecycle") or {}).get("postStart") or {}).get("exec")
+    if hook:
+        code = run_exec_hook(bundle, hook.get("command") or [])
+        if code != 0:
+            message = f"PostStartHook failed: exec {hook.get('command')} exited {code}"
+            event("Warning", "FailedPostStartHook", message)
+            state = rt.stop_container(bundle, 0)
+            _write_result(bundle, "FailedPostStartHook", message)
+    return state
+
+
+def run_exec_hook(bundle: str, command: list[str], timeout: float = 30.0) -> int:
+    """Run a lifecycle hook's ``exec.command`` inside the container; its exit code."""
+    proc = exec_in_container(bundle, command, stdout=open(os.devnull, "wb"),
+                             stderr=open(os.devnull, "wb"))
+    try:
+        return proc.wait(timeout=timeout)
+    except Exception:
+        proc.kill()
+        return 137
+
+
+def _ensure_image(images: ImageStore, ref: str, event: EventSink) -> Image:
+    found = images.find_image(ref)
+    if found is not None:
+        event("Normal", "Pulled", f'Container image "{ref}" already present on machine')
+        return found
+    event("Normal", "Pulling", f'Pulling image "{ref}"')
+    started = time.monotonic()
+    try:
+        image = images.ensure_image(ref, progress=lambda line: log.info("image %s: %s", ref,
+                                                                         line))
+    except MinikubeError as e:
+        event("Warning", "Failed", f'Failed to pull image "{ref}": {e}')
+        raise
+    event("Normal", "Pulled",
+          f'Successfully pulled image "{ref}" in {time.monotonic() - started:.3f}s')
+    return image
+
+
+def _record_create_failure(bundle: str, message: str) -> None:
+    """A container that could not even be created: remember it as exited 128, like Docker."""
+    now = time.time()
+    with open(os.path.join(bundle, "exit.json"), "w") as f:
+        json.dump({"exit_code": 128, "signal": None, "finished_at": now}, f)
+    _write_result(bundle, "ContainerCannotRun", message)
+
+
+def _write_result(bundle: str, reason: str, message: str) -> None:
+    with open(os.path.join(bundle, "result.json"), "w") as f:
+        json.dump({"reason": reason, "message": message}, f)
+
+
+def kill_container(bundle: str, grace: float, cgroups: CgroupDriver) -> None:
+    """Stop an instance (SIGTERM, grace, SIGKILL) and free its cgroup; keep its files."""
+    try:
+        with open(os.path.join(bundle, "labels.json")) as f:
+            cgroup = json.load(f)["cgroup"]
+    except (OSError, ValueError, KeyError):
+        cgroup = None
+    state = rt.container_state(bundle)
+    if state.status in ("created", "running"):
+        rt.stop_container(bundle, grace)
+    if cgroup:
+        cgroups.kill_all(cgroup)
+        cgroups.delete(cgroup)

@@ -1,0 +1,277 @@
+"""The kubelet's main loop: pod workers, exit events and a manifest directory.
+
+Upstream's kubelet gets pods from the API server and from a static-pod directory, hands
+each pod to its own *pod worker*, and learns about container changes from the PLEG (a relist
+every second, or runtime events). Ours:
+
+- **pod source**: a directory of pod manifests (``<state>/manifests/*.json``), like static
+  pods; ``node run`` writes there and sends a wake-up datagram to ``<state>/kubelet.sock``.
+  The control plane will add the API server as a second source.
+- **pod workers**: a small thread pool; one sync at a time per pod, further requests for a
+  pod that is being synced are coalesced into one more sync.
+- **exit events**: every running container's pidfd (``pidfd_open(2)``) is watched with
+  ``selectors``; the moment a container exits, its pod is synced — no waiting for a relist.
+  A full resync every :data:`RESYNC_PERIOD` seconds is the safety net.
+
+A pod on the node with no manifest any more is killed (that is how ``node delete`` works,
+and how orphans left by a crash are cleaned up).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import os
+import queue
+import selectors
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import bridge
+from minikube_py.config import NodeConfig
+from minikube_py.kubelet.sync import NodeContext, Pod, kill_pod, sync_pod
+from runtime.cgroups import Resources, detect_driver
+from runtime.images import ImageStore
+
+log = logging.getLogger(__name__)
+
+RESYNC_PERIOD = 10.0
+MANIFEST_POLL = 1.0
+
+
+def read_manifests(config: NodeConfig) -> dict[str, Pod]:
+    """The desired pods, by UID, from the manifest directory."""
+    pods: dict[str, Pod] = {}
+    root = config.manifests_dir
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        if not name.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(root, name)) as f:
+                pod = json.load(f)
+            pods[pod["metadata"]["uid"]] = pod
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("Skipped unreadable manifest file=%s err=%s", name, e)
+    return pods
+
+
+def node_pod_uids(config: NodeConfig) -> list[str]:
+    root = config.pods_dir
+    return sorted(os.listdir(root)) if os.path.isdir(root) else []
+
+
+def record_event(config: NodeConfig, pod: Pod, kind: str, reason: str, message: str) -> None:
+    """Standalone mode keeps a pod's events in ``<state>/pods/<uid>/events.jsonl``."""
+    event = {"type": kind, "reason": reason, "message": message, "time": time.time(),
+             "source": {"component": "kubelet", "host": config.node_name}}
+    path = os.path.join(config.pod_dir(pod["metadata"]["uid"]), "events.jsonl")
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(event) + "\n")
+    except OSError:
+        pass
+    log.info("Event pod=%s type=%s reason=%s message=%r", pod["metadata"]["name"], kind,
+             reason, message)
+
+
+def wake_kubelet(config: NodeConfig) -> bool:
+    """Ask a running kubelet to look at its manifests now. False if none is listening."""
+    path = os.path.join(config.state_dir, "kubelet.sock")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(b"sync", path)
+        return True
+    except OSError:
+        return False
+
+
+class Kubelet:
+    """Keeps the pods of the manifest directory running. ``run()`` until ``stop()``."""
+
+    def __init__(self, config: NodeConfig, workers: int = 4) -> None:
+        self.config = config
+        self.ctx = NodeContext(
+            config=config,
+            images=ImageStore(config.images_dir),
+            cgroups=detect_driver(),
+            events=lambda pod, kind, reason, msg: record_event(config, pod, kind, reason, msg),
+        )
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="podworker")
+        self._lock = threading.Lock()
+        self._busy: set[str] = set()
+        self._dirty: set[str] = set()
+        self._desired: dict[str, Pod] = {}
+        self._watch_queue: queue.Queue[tuple[str, list[int], float | None]] = queue.Queue()
+        self._stopping = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        self._watched: dict[int, tuple[str, int]] = {}  # pidfd -> (uid, pid)
+        self._timers: list[tuple[float, str]] = []
+
+    # -- set-up ---------------------------------------------------------------------------
+    def prepare_node(self) -> None:
+        """Node-level objects every pod needs: the bridge, the cgroup parent, directories."""
+        for d in (self.config.pods_dir, self.config.manifests_dir, self.config.images_dir):
+            os.makedirs(d, exist_ok=True)
+        bridge.ensure_bridge(self.config.network)
+        self.ctx.host_ip = self.config.network.gateway
+        self.ctx.cgroups.ensure(self.config.cgroup_parent, Resources())
+
+    # -- pod workers ----------------------------------------------------------------------
+    def request_sync(self, uid: str) -> None:
+        with self._lock:
+            if uid in self._busy:
+                self._dirty.add(uid)
+                return
+            self._busy.add(uid)
+        self._pool.submit(self._work, uid)
+
+    def _work(self, uid: str) -> None:
+        while True:
+            pod = self._desired.get(uid)
+            try:
+                if pod is None:
+                    self._remove(uid)
+                else:
+                    result = sync_pod(self.ctx, pod)
+                    self._watch_queue.put((uid, result.running_pids, result.resync_after))
+                    os.write(self._wake_w, b"w")
+            except Exception:
+                log.exception("Failed to sync pod uid=%s", uid)
+                self._watch_queue.put((uid, [], 1.0))
+                os.write(self._wake_w, b"w")
+            with self._lock:
+                if uid in self._dirty:
+                    self._dirty.discard(uid)
+                    continue
+                self._busy.discard(uid)
+                return
+
+    def _remove(self, uid: str) -> None:
+        pod_json = os.path.join(self.config.pod_dir(uid), "pod.json")
+        try:
+            with open(pod_json) as f:
+                pod = json.load(f)
+        except (OSError, ValueError):
+            pod = {"metadata": {"name": "unknown", "namespace": "default", "uid": uid},
+                   "spec": {}}
+        meta = pod["metadata"]
+        grace = float(pod.get("spec", {}).get("terminationGracePeriodSeconds", 30))
+        kill_pod(self.ctx, uid, meta["name"], grace, meta.get("namespace", "default"))
+
+    # -- the desired state --------------------------------------------------------------------
+    def reconcile(self) -> None:
+        """Compare the manifests with the pods on the node; sync what differs."""
+        desired = read_manifests(self.config)
+        for uid, pod in desired.items():
+            pod_json = os.path.join(self.config.pod_dir(uid), "pod.json")
+            old = self._desired.get(uid)
+            self._desired[uid] = pod
+            if old != pod:
+                os.makedirs(self.config.pod_dir(uid), exist_ok=True)
+                with open(pod_json, "w") as f:
+                    json.dump(pod, f, indent=2)
+                self.request_sync(uid)
+        for uid in list(self._desired):
+            if uid not in desired:
+                del self._desired[uid]
+        for uid in node_pod_uids(self.config):
+            if uid not in desired:
+                self.request_sync(uid)
+
+    def resync_all(self) -> None:
+        for uid in list(self._desired):
+            self.request_sync(uid)
+
+    # -- the event loop ---------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stopping.set()
+        os.write(self._wake_w, b"s")
+
+    def run(self) -> None:
+        """Prepare the node, then react to manifests, exits and timers until stopped."""
+        self.prepare_node()
+        sock_path = os.path.join(self.config.state_dir, "kubelet.sock")
+        if os.path.exists(sock_path):
+            os.unlink(sock_path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(sock_path)
+        sock.setblocking(False)
+        sel = selectors.DefaultSelector()
+        sel.register(sock, selectors.EVENT_READ, "sock")
+        sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        log.info("Started kubelet state=%s bridge=%s podCIDR=%s", self.config.state_dir,
+                 self.config.bridge, self.config.pod_cidr)
+        self.reconcile()
+        next_poll = time.monotonic() + MANIFEST_POLL
+        next_resync = time.monotonic() + RESYNC_PERIOD
+        try:
+            while not self._stopping.is_set():
+                now = time.monotonic()
+                deadline = min(next_poll, next_resync, self._timers[0][0] if self._timers else
+                               next_poll)
+                for key, _ in sel.select(max(0.0, deadline - now)):
+                    if key.data == "sock":
+                        self._drain(sock)
+                        self.reconcile()
+                    elif key.data == "wake":
+                        os.read(self._wake_r, 4096)
+                    else:
+                        self._on_exit(sel, key.fd)
+                self._apply_watch_queue(sel)
+                now = time.monotonic()
+                while self._timers and self._timers[0][0] <= now:
+                    _, uid = heapq.heappop(self._timers)
+                    self.request_sync(uid)
+                if now >= next_poll:
+                    self.reconcile()
+                    next_poll = now + MANIFEST_POLL
+                if now >= next_resync:
+                    self.resync_all()
+                    next_resync = now + RESYNC_PERIOD
+        finally:
+            sel.close()
+            sock.close()
+            os.unlink(sock_path)
+            for fd in self._watched:
+                os.close(fd)
+            self._pool.shutdown(wait=True)
+            log.info("Stopped kubelet")
+
+    @staticmethod
+    def _drain(sock: socket.socket) -> None:
+        try:
+            while sock.recv(64):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _apply_watch_queue(self, sel: selectors.BaseSelector) -> None:
+        watched_pids = {pid for _uid, pid in self._watched.values()}
+        while True:
+            try:
+                uid, pids, resync = self._watch_queue.get_nowait()
+            except queue.Empty:
+                return
+            for pid in pids:
+                if pid in watched_pids:
+                    continue
+                try:
+                    fd = os.pidfd_open(pid)
+                except OSError:
+                    self.request_sync(uid)
+                    continue
+                self._watched[fd] = (uid, pid)
+                watched_pids.add(pid)
+                sel.register(fd, selectors.EVENT_READ, "exit")
+            if resync is not None:
+                heapq.heappush(self._timers, (time.monotonic() + resync, uid))
+
+    def _on_exit(self, sel: selectors.BaseSelector, fd: int) -> None:
+        uid, pid = self._watched.pop(fd)
+        sel.unregister(fd)
+        os.close(fd)
+        log.info("Observed container exit uid=%s pid=%d", uid, pid)
+        self.request_sync(uid)

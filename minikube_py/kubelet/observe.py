@@ -1,0 +1,110 @@
+"""What is actually on the node for a pod (upstream: the runtime's PodStatus, via PLEG).
+
+The kubelet never keeps this in memory only: it reads it back from the kernel and from the
+files the runtime writes, so a restarted kubelet sees exactly what was running before it
+died. For a pod with UID ``u``:
+
+- sandbox: ``<state>/pods/u/sandbox/sandbox.json`` and the netns it names;
+- containers: every instance directory ``<state>/pods/u/containers/<name>/<attempt>/``,
+  with the runtime's ``state.json`` / ``exit.json`` and the kubelet's ``labels.json``.
+
+When an instance is first seen exited, :func:`finalize_exit` decides its reason (OOMKilled
+if its cgroup counted an OOM kill, else Completed or Error), writes ``result.json`` and frees
+its cgroup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from minikube_py.config import NodeConfig
+from minikube_py.kubelet.plan import ObservedContainer, ObservedPod
+from minikube_py.kubelet.podsandbox import find_pod_sandbox
+from runtime import container as rt
+from runtime.cgroups import CgroupDriver
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def finalize_exit(bundle: str, labels: dict[str, Any], state: rt.ContainerState,
+                  cgroups: CgroupDriver) -> dict[str, Any]:
+    """Decide why an exited instance stopped, remember it, and free its cgroup."""
+    result = _read_json(os.path.join(bundle, "result.json"))
+    if result is not None:
+        return result
+    cgroup = labels.get("cgroup")
+    oom = 0
+    if cgroup:
+        try:
+            oom = cgroups.stats(cgroup).oom_kills
+        except Exception:
+            oom = 0
+    if oom and state.signal == 9 or oom and state.exit_code == 137:
+        reason = "OOMKilled"
+    elif state.status == "unknown":
+        reason = "Unknown"
+    else:
+        reason = "Completed" if state.exit_code == 0 else "Error"
+    result = {"reason": reason, "message": None}
+    tmp = os.path.join(bundle, "result.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+    os.replace(tmp, os.path.join(bundle, "result.json"))
+    if cgroup:
+        cgroups.kill_all(cgroup)
+        cgroups.delete(cgroup)
+    return result
+
+
+def observe_container(bundle: str, cgroups: CgroupDriver) -> ObservedContainer | None:
+    labels = _read_json(os.path.join(bundle, "labels.json"))
+    if labels is None:
+        return None
+    state = rt.container_state(bundle)
+    observed = ObservedContainer(
+        name=labels["container"],
+        attempt=int(labels["attempt"]),
+        bundle_dir=bundle,
+        status=state.status,
+        spec_hash=labels.get("hash", ""),
+        backoff_step=int(labels.get("backoff_step", 0)),
+        started_at=state.started_at,
+        pid=state.pid,
+    )
+    if state.status in ("exited", "unknown"):
+        result = finalize_exit(bundle, labels, state, cgroups)
+        observed.exit_code = state.exit_code if state.exit_code is not None else 255
+        observed.signal = state.signal
+        observed.finished_at = state.finished_at or state.started_at or state.created_at
+        observed.reason = result.get("reason")
+        observed.message = result.get("message")
+        if observed.started_at is None:
+            observed.started_at = observed.finished_at
+    return observed
+
+
+def observe_pod(config: NodeConfig, uid: str, cgroups: CgroupDriver) -> ObservedPod:
+    """Read the sandbox and all container instances of a pod back from the node."""
+    sandbox = find_pod_sandbox(config, uid)
+    pod = ObservedPod(sandbox_ready=sandbox is not None, ip=sandbox.ip if sandbox else None)
+    root = os.path.join(config.pod_dir(uid), "containers")
+    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        instances = []
+        for attempt in os.listdir(os.path.join(root, name)):
+            if attempt.isdigit():
+                found = observe_container(os.path.join(root, name, attempt), cgroups)
+                if found is not None:
+                    instances.append(found)
+        instances.sort(key=lambda c: c.attempt, reverse=True)
+        if instances:
+            pod.containers[name] = instances
+    return pod

@@ -1,0 +1,247 @@
+"""SyncPod: make one pod on the node look like its spec, in the study note's six steps.
+
+``sync_pod`` is called whenever something about a pod may have changed: the pod was added
+or edited, a container exited, a back-off expired. It reads what is on the node, computes a
+plan (``plan.compute_pod_actions``), logs the plan, and applies it:
+
+1. compute sandbox and container changes
+2. kill the sandbox if it must be recreated (or the pod has finished)
+3. kill containers that should not run
+4. create the sandbox if needed
+5. start the next init container
+6. start the regular containers
+
+Every kernel action taken on the way is appended, as a shell command, to
+``<state>/pods/<uid>/commands.sh`` — replay it by hand to build the same pod yourself.
+``kill_pod`` tears a pod down completely (``node delete``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import explain
+from minikube_py.config import NodeConfig
+from minikube_py.kubelet import containers as ctr
+from minikube_py.kubelet.backoff import next_step
+from minikube_py.kubelet.observe import observe_pod
+from minikube_py.kubelet.plan import ObservedPod, PodActions, compute_pod_actions
+from minikube_py.kubelet.podsandbox import (
+    create_pod_sandbox,
+    delete_pod_sandbox,
+    find_pod_sandbox,
+)
+from minikube_py.kubelet.status import pod_status
+from runtime.cgroups import CgroupDriver
+from runtime.images import ImageStore
+
+log = logging.getLogger(__name__)
+
+Pod = dict[str, Any]
+#: (pod, type, reason, message) -> records an Event about the pod
+EventRecorder = Callable[[Pod, str, str, str], None]
+
+
+@dataclass
+class NodeContext:
+    """What SyncPod needs from the node: where things go, the image store, the cgroups."""
+
+    config: NodeConfig
+    images: ImageStore
+    cgroups: CgroupDriver
+    events: EventRecorder
+    host_ip: str = "127.0.0.1"
+
+
+@dataclass
+class SyncResult:
+    """What the caller should watch after a sync: PIDs to wait on, when to sync again."""
+
+    status: dict[str, Any]
+    running_pids: list[int] = field(default_factory=list)
+    resync_after: float | None = None
+    actions: PodActions | None = None
+
+
+def grace_period(pod: Pod) -> float:
+    return float(pod["spec"].get("terminationGracePeriodSeconds", 30))
+
+
+def _append_transcript(config: NodeConfig, uid: str, lines: list[str]) -> None:
+    if not lines:
+        return
+    path = os.path.join(config.pod_dir(uid), "commands.sh")
+    new = not os.path.exists(path)
+    with open(path, "a") as f:
+        if new:
+            f.write("#!/bin/sh\n# Shell equivalents of what the node did for this pod.\n")
+        f.write(f"\n# sync at {time.strftime('%H:%M:%S')}\n")
+        f.writelines(line + "\n" for line in lines)
+
+
+def _all_specs(pod: Pod) -> dict[str, dict[str, Any]]:
+    spec = pod["spec"]
+    return {c["name"]: c for c in (spec.get("initContainers") or []) + spec["containers"]}
+
+
+def _start(ctx: NodeContext, pod: Pod, name: str, observed: ObservedPod) -> None:
+    container = _all_specs(pod)[name]
+    last = observed.latest(name)
+    attempt = 0 if last is None else last.attempt + 1
+    step = 0
+    if last is not None:
+        ran = None
+        if last.finished_at is not None and last.started_at is not None:
+            ran = last.finished_at - last.started_at
+        step = next_step(last.backoff_step, ran)
+    sandbox = find_pod_sandbox(ctx.config, pod["metadata"]["uid"])
+    if sandbox is None:
+        return
+    try:
+        ctr.start_container(
+            ctx.config, pod, container, sandbox, attempt, step, ctx.images, ctx.cgroups,
+            lambda kind, reason, msg: ctx.events(pod, kind, reason, msg),
+        )
+    except Exception as e:  # recorded as a failed instance; back-off retries it
+        log.warning("Failed to start container pod=%s container=%s err=%s",
+                    pod["metadata"]["name"], name, e)
+    _prune_instances(ctx.config, pod["metadata"]["uid"], name, keep=2)
+
+
+def _prune_instances(config: NodeConfig, uid: str, name: str, keep: int) -> None:
+    """Keep the newest ``keep`` instances of a container (the dead one feeds lastState)."""
+    root = os.path.join(config.pod_dir(uid), "containers", name)
+    attempts = sorted((int(a) for a in os.listdir(root) if a.isdigit()), reverse=True)
+    for attempt in attempts[keep:]:
+        shutil.rmtree(os.path.join(root, str(attempt)), ignore_errors=True)
+
+
+def _kill_containers(ctx: NodeContext, observed: ObservedPod, grace: float) -> None:
+    for instances in observed.containers.values():
+        for inst in instances:
+            if inst.running or inst.status == "created":
+                ctr.kill_container(inst.bundle_dir, grace, ctx.cgroups)
+
+
+def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
+    """Bring one pod to its spec. See the module docstring for the steps."""
+    meta = pod["metadata"]
+    uid = meta["uid"]
+    os.makedirs(ctx.config.pod_dir(uid), exist_ok=True)
+    with explain.capture() as lines:
+        # Step 1: compute sandbox and container changes.
+        observed = observe_pod(ctx.config, uid, ctx.cgroups)
+        actions = compute_pod_actions(pod, observed, time.time())
+        if dry_run:
+            return SyncResult(status={}, actions=actions)
+        if not actions.is_empty():
+            log.info("Computed pod actions pod=%s plan=%s", meta["name"],
+                     actions.describe().replace("\n", "; "))
+
+        # Step 2: kill the sandbox (all containers first) if needed.
+        if actions.kill_pod:
+            _kill_containers(ctx, observed, grace_period(pod))
+            delete_pod_sandbox(ctx.config, uid, meta["name"], ctx.cgroups)
+            if actions.init_failed:
+                ctx.events(pod, "Warning", "Failed",
+                           f"Init container {actions.init_failed} failed")
+
+        # Step 3: kill containers that should not run.
+        for name, why in actions.containers_to_kill.items():
+            latest = observed.latest(name)
+            if latest is not None:
+                ctx.events(pod, "Normal", "Killing", f"Stopping container {name}: {why}")
+                ctr.kill_container(latest.bundle_dir, grace_period(pod), ctx.cgroups)
+
+        # Step 4: create the sandbox.
+        if actions.create_sandbox:
+            try:
+                create_pod_sandbox(ctx.config, pod, ctx.cgroups)
+            except Exception as e:
+                ctx.events(pod, "Warning", "FailedCreatePodSandBox",
+                           f"Failed to create pod sandbox: {e}")
+                raise
+
+        # Step 5: the next init container.
+        if actions.init_container_to_start:
+            _start(ctx, pod, actions.init_container_to_start, observed)
+
+        # Step 6: the regular containers.
+        for name in actions.containers_to_start:
+            _start(ctx, pod, name, observed)
+        for name in actions.backing_off:
+            ctx.events(pod, "Warning", "BackOff", f"Back-off restarting failed container {name}")
+    _append_transcript(ctx.config, uid, lines)
+
+    # Report: read the node again and write the status.
+    observed = observe_pod(ctx.config, uid, ctx.cgroups)
+    after = compute_pod_actions(pod, observed, time.time())
+    status = pod_status(pod, observed, after.backing_off, actions.init_failed or after.init_failed,
+                        ctx.host_ip, _start_time(ctx.config, uid))
+    if not status.get("podIP"):
+        previous = read_status(ctx.config, uid)
+        if previous and previous.get("podIP"):
+            status["podIP"], status["podIPs"] = previous["podIP"], previous.get("podIPs")
+    write_status(ctx.config, uid, status)
+    pids = [i.pid for inst in observed.containers.values() for i in inst[:1]
+            if i.running and i.pid]
+    resync = min(after.backing_off.values()) if after.backing_off else None
+    if not after.is_empty() and resync is None:
+        resync = 0.05
+    return SyncResult(status=status, running_pids=pids, resync_after=resync, actions=actions)
+
+
+def _start_time(config: NodeConfig, uid: str) -> float:
+    path = os.path.join(config.pod_dir(uid), "pod.json")
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return time.time()
+
+
+def write_status(config: NodeConfig, uid: str, status: dict[str, Any]) -> None:
+    path = os.path.join(config.pod_dir(uid), "status.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(status, f, indent=2)
+    os.replace(tmp, path)
+
+
+def read_status(config: NodeConfig, uid: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(config.pod_dir(uid), "status.json")) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def kill_pod(ctx: NodeContext, uid: str, pod_name: str, grace: float,
+             namespace: str = "default") -> None:
+    """Remove a pod from the node entirely: containers, sandbox, logs, state. Idempotent."""
+    with explain.capture() as lines:
+        observed = observe_pod(ctx.config, uid, ctx.cgroups)
+        _kill_containers(ctx, observed, grace)
+        for instances in observed.containers.values():
+            for inst in instances:
+                ctr.kill_container(inst.bundle_dir, 0, ctx.cgroups)
+                _delete_bundle(inst.bundle_dir)
+        delete_pod_sandbox(ctx.config, uid, pod_name, ctx.cgroups)
+    _append_transcript(ctx.config, uid, lines)
+    shutil.rmtree(ctx.config.pod_dir(uid), ignore_errors=True)
+    shutil.rmtree(ctx.config.pod_log_dir(namespace, pod_name, uid), ignore_errors=True)
+    log.info("Killed pod pod=%s uid=%s", pod_name, uid)
+
+
+def _delete_bundle(bundle: str) -> None:
+    from runtime import container as rt
+
+    rt.delete_container(bundle)
+    shutil.rmtree(bundle, ignore_errors=True)

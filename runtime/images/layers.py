@@ -1,0 +1,221 @@
+"""Image layers: unpack a tarball safely, copy a directory, compute a layer's digest.
+
+A container image is a stack of *layers*, each a filesystem tree stored as a tar archive. An
+OCI image config lists them as ``rootfs.diff_ids``: the sha256 of each *uncompressed* layer
+tar. We keep layers already unpacked (the runtime stacks them with overlayfs, bottom layer
+first, as ``lowerdir=top:...:bottom``), in a directory named after that digest.
+
+Unpacking an archive someone else wrote must not write outside the target directory. Each
+member is checked before it is extracted:
+
+* no absolute names, no ``..`` components (``tar`` itself strips them with a warning);
+* the member's parent directory, resolved through symlinks already unpacked, stays inside
+  the target (a ``lib -> /lib`` symlink followed by ``lib/x`` would write to the host);
+* hard links point at an earlier member inside the target;
+* device nodes are skipped: the container runtime mounts its own ``/dev``.
+
+See for yourself::
+
+    tar -tvf layer.tar | head            # what a layer holds
+    sha256sum layer.tar                  # its diff_id
+    tar -xpf layer.tar --numeric-owner -C DIR --exclude './dev/*'   # what unpack does
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import lzma
+import os
+import shutil
+import stat
+import tarfile
+from collections.abc import Callable
+from typing import BinaryIO, cast
+
+import explain
+from runtime.images.refs import ImageError
+
+CHUNK = 1 << 20
+
+
+def open_maybe_compressed(path: str) -> BinaryIO:
+    """Open a tar file, transparently decompressing gzip or xz (by magic bytes, not name)."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic[:2] == b"\x1f\x8b":
+        return cast(BinaryIO, gzip.open(path, "rb"))
+    if magic == b"\xfd7zXZ\x00":
+        return cast(BinaryIO, lzma.open(path, "rb"))
+    return open(path, "rb")
+
+
+def sha256_of_stream(path: str) -> str:
+    """The diff_id of a layer tarball: sha256 of its uncompressed bytes, ``sha256:<hex>``."""
+    h = hashlib.sha256()
+    with open_maybe_compressed(path) as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+class _HashWriter:
+    """A write-only file object that only hashes what is written to it."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        return len(data)
+
+
+def digest_of_dir(root: str) -> str:
+    """sha256 of a deterministic tar of ``root``: sorted names, numeric owners, no user names.
+
+    This is the diff_id the directory would have if exported as a layer with
+    ``tar --sort=name --numeric-owner --owner=0 ... -cf - -C root .`` style settings.
+    """
+    sink = _HashWriter()
+    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        for path in _sorted_walk(root):
+            rel = os.path.relpath(path, root)
+            info = tar.gettarinfo(path, arcname="." if rel == "." else "./" + rel)
+            info.uname = info.gname = ""
+            if info.isreg():
+                with open(path, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
+    return "sha256:" + sink.hash.hexdigest()
+
+
+def _sorted_walk(root: str) -> list[str]:
+    paths = [root]
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            paths.append(os.path.join(dirpath, name))
+    return sorted(paths)
+
+
+def _check_member(member: tarfile.TarInfo, dest: str, source: str) -> str | None:
+    """Return the member's safe relative name, None to skip it; raise ImageError if hostile."""
+    name = member.name
+    while name.startswith("./"):
+        name = name[2:]
+    name = name.rstrip("/")
+    if name in ("", "."):
+        return "." if member.isdir() else None
+    if os.path.isabs(name) or ".." in name.split("/"):
+        raise ImageError(f"failed to unpack layer {source}: member {member.name!r} "
+                         "escapes the target directory")
+    if member.ischr() or member.isblk():
+        return None
+    parent = os.path.realpath(os.path.join(dest, os.path.dirname(name)))
+    if parent != dest and not parent.startswith(dest + os.sep):
+        raise ImageError(f"failed to unpack layer {source}: member {member.name!r} "
+                         "would be written through a symlink outside the target directory")
+    if member.islnk():
+        target = member.linkname
+        while target.startswith("./"):
+            target = target[2:]
+        resolved = os.path.realpath(os.path.join(dest, os.path.dirname(target)))
+        if (os.path.isabs(target) or ".." in target.split("/")
+                or (resolved != dest and not resolved.startswith(dest + os.sep))):
+            raise ImageError(f"failed to unpack layer {source}: hard link {member.name!r} "
+                             f"points outside the target directory ({member.linkname!r})")
+        member.linkname = target
+    return name
+
+
+def tar_extract(source: str, dest: str) -> int:
+    """``tar -xpf SOURCE --numeric-owner -C DEST``, checking every member; returns the count."""
+    explain.record(["tar", "-xpf", source, "--numeric-owner", "--exclude", "./dev/*",
+                    "-C", dest])
+    dest = os.path.realpath(dest)
+    count = 0
+    try:
+        with open_maybe_compressed(source) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+            directories: list[tarfile.TarInfo] = []
+            for member in tar:
+                name = _check_member(member, dest, source)
+                if name is None:
+                    continue
+                member.name = name
+                if name == ".":  # the layer's root: only its mode and owner matter
+                    directories.append(member)
+                    continue
+                path = os.path.join(dest, name)
+                if os.path.lexists(path) and (not member.isdir() or os.path.islink(path)):
+                    _remove(path)  # later members win, as with tar
+                # Directories get their mode and owner at the end (a 0555 directory must
+                # still accept its children); the rest right away.
+                tar.extract(member, dest, set_attrs=not member.isdir(), numeric_owner=True)
+                if member.isdir():
+                    directories.append(member)
+                count += 1
+            for member in sorted(directories, key=lambda m: m.name, reverse=True):
+                path = os.path.join(dest, member.name)
+                tar.chown(member, path, numeric_owner=True)
+                tar.chmod(member, path)
+                tar.utime(member, path)
+    except (OSError, tarfile.TarError, EOFError, lzma.LZMAError) as e:
+        raise ImageError(f"failed to unpack layer {source}: {e}") from e
+    return count
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def cp_archive(source: str, dest: str) -> None:
+    """``cp -a SOURCE/. DEST``: copy a tree keeping modes, owners, times and symlinks.
+
+    Device nodes are skipped (like tar extraction above); hard links become separate files.
+    """
+    explain.record(["cp", "-a", "--no-dereference", source.rstrip("/") + "/.", dest])
+    is_root = os.geteuid() == 0
+
+    def copy_one(src: str, dst: str) -> None:
+        st = os.lstat(src)
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(src), dst)
+        elif stat.S_ISREG(st.st_mode):
+            shutil.copy2(src, dst, follow_symlinks=False)
+        elif stat.S_ISFIFO(st.st_mode):
+            os.mkfifo(dst, stat.S_IMODE(st.st_mode))
+        else:
+            return  # devices and sockets are not image content
+        if is_root:
+            os.lchown(dst, st.st_uid, st.st_gid)
+            if not stat.S_ISLNK(st.st_mode):  # chown cleared any setuid/setgid bit
+                os.chmod(dst, stat.S_IMODE(st.st_mode))
+
+    _copy_tree(source, dest, copy_one, is_root)
+
+
+def _copy_tree(source: str, dest: str, copy_one: Callable[[str, str], None],
+               is_root: bool) -> None:
+    for dirpath, dirnames, filenames in os.walk(source):
+        rel = os.path.relpath(dirpath, source)
+        target = dest if rel == "." else os.path.join(dest, rel)
+        os.makedirs(target, exist_ok=True)
+        for name in list(dirnames):
+            if os.path.islink(os.path.join(dirpath, name)):
+                dirnames.remove(name)  # os.walk lists symlinks to dirs as dirs
+                filenames.append(name)
+        for name in filenames:
+            copy_one(os.path.join(dirpath, name), os.path.join(target, name))
+    # Directory metadata last, deepest first, so copying into them was still allowed.
+    for dirpath, _dirs, _files in sorted(os.walk(source), key=lambda t: -len(t[0])):
+        rel = os.path.relpath(dirpath, source)
+        target = dest if rel == "." else os.path.join(dest, rel)
+        st = os.stat(dirpath)
+        if is_root:
+            os.chown(target, st.st_uid, st.st_gid)
+        os.chmod(target, stat.S_IMODE(st.st_mode))
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))

@@ -1,0 +1,288 @@
+"""The local image store: image references -> configs -> unpacked layers, on disk.
+
+This is what ``crictl images`` lists on a real node (containerd keeps the same three kinds
+of object in its content store). The layout, under the store root
+(``/var/lib/minikube-py/images`` by default)::
+
+    layers/<hex>/               one unpacked layer; <hex> is its diff_id (sha256 of the
+                                uncompressed layer tar); shared by every image that uses it
+    configs/<hex>.json          an OCI image config; <hex> = sha256 of this file = image ID
+    refs/<name>/<tag>           a text file holding the image ID, e.g.
+                                refs/busybox/latest, refs/registry.example/x/y/v1
+    locks/                      flock(2) files: store.lock and one per reference being built
+    tmp/                        work directories of builds in progress
+
+Every write is atomic: a layer is unpacked in ``tmp/`` and renamed into ``layers/``; configs
+and refs are written to a temporary file and renamed. Builds of the same reference take that
+reference's lock, so two callers of :meth:`ImageStore.ensure_image` get one image. Commits
+and garbage collection take ``store.lock``.
+
+See for yourself::
+
+    ls /var/lib/minikube-py/images/refs/*                  # the tags
+    cat /var/lib/minikube-py/images/refs/busybox/latest    # -> sha256:<id>
+    jq .rootfs.diff_ids /var/lib/minikube-py/images/configs/<id>.json
+    ls /var/lib/minikube-py/images/layers/<hex>/bin | head
+
+A registry pull fits later: fetch the manifest, then each layer blob (checking its digest),
+unpack it into ``tmp/`` and commit exactly as the built-in recipes do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+
+import explain
+from runtime.images import builders
+from runtime.images.layers import cp_archive, digest_of_dir, sha256_of_stream, tar_extract
+from runtime.images.model import Image, ImageConfig, PendingLayer, oci_image_config
+from runtime.images.refs import ImageError, ImageNotFound, Reference, parse_ref
+from runtime.syscalls import MNT_DETACH, umount
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROOT = "/var/lib/minikube-py/images"
+Progress = Callable[[str], None]
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def rm_rf(path: str) -> None:
+    """``rm -rf PATH``, after ``umount -l`` of anything still mounted below it."""
+    explain.record(["rm", "-rf", path])
+    real = os.path.realpath(path)
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1].replace("\\040", " ") for line in f]
+    for point in sorted((p for p in points if p.startswith(real + "/")), reverse=True):
+        explain.record(["umount", "-l", point])
+        with contextlib.suppress(OSError):
+            umount(point, MNT_DETACH)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class ImageStore:
+    """Images on local disk; see the module docstring for the layout."""
+
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+        self.root = os.path.abspath(root)
+        for sub in ("layers", "configs", "refs", "locks", "tmp"):
+            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+
+    # -- paths and locks ------------------------------------------------------------------
+    def _path(self, *parts: str) -> str:
+        return os.path.join(self.root, *parts)
+
+    def _ref_path(self, reference: Reference) -> str:
+        return self._path("refs", reference.name, reference.tag or "latest")
+
+    @contextlib.contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        with open(self._path("locks", safe + ".lock"), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # per open file: also excludes other threads
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def workdir(self, purpose: str) -> Iterator[str]:
+        """A fresh directory under ``tmp/``, removed (mounts and all) when the block ends."""
+        path = tempfile.mkdtemp(prefix=purpose + "-", dir=self._path("tmp"))
+        os.chmod(path, 0o755)  # apt's _apt user must reach mmdebstrap's download dir
+        try:
+            yield path
+        finally:
+            rm_rf(path)
+
+    # -- reading --------------------------------------------------------------------------
+    def _load(self, ref: str, image_id: str) -> Image | None:
+        hexdigest = image_id.removeprefix("sha256:")
+        try:
+            with open(self._path("configs", hexdigest + ".json"), "rb") as f:
+                doc = json.load(f)
+        except FileNotFoundError:
+            return None
+        layers = [self._path("layers", d.removeprefix("sha256:"))
+                  for d in doc["rootfs"]["diff_ids"]]
+        if not all(os.path.isdir(p) for p in layers):
+            return None
+        return Image(ref, "sha256:" + hexdigest, layers, ImageConfig.from_oci(doc["config"]))
+
+    def _refs(self) -> dict[str, str]:
+        """Every stored reference -> image ID, read from ``refs/``."""
+        found: dict[str, str] = {}
+        refs_dir = self._path("refs")
+        for dirpath, _dirs, files in os.walk(refs_dir):
+            for tag in files:
+                if tag.startswith("."):
+                    continue  # a temporary file being written
+                name = os.path.relpath(dirpath, refs_dir)
+                with open(os.path.join(dirpath, tag)) as f:
+                    found[f"{name}:{tag}"] = f.read().strip()
+        return found
+
+    def find_image(self, ref: str) -> Image | None:
+        """The image a reference names, or None. ``name@sha256:<id>`` matches by image ID."""
+        reference = parse_ref(ref)
+        if reference.digest:
+            for stored, image_id in self._refs().items():
+                if stored.rsplit(":", 1)[0] == reference.name and image_id == reference.digest:
+                    return self._load(str(reference), image_id)
+            return None
+        try:
+            with open(self._ref_path(reference)) as f:
+                image_id = f.read().strip()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        return self._load(str(reference), image_id)
+
+    def list_images(self) -> list[Image]:
+        """Every tagged image, sorted by reference."""
+        images = (self._load(ref, image_id) for ref, image_id in sorted(self._refs().items()))
+        return [image for image in images if image is not None]
+
+    # -- writing --------------------------------------------------------------------------
+    def commit(self, reference: Reference, layers: list[PendingLayer],
+               config: ImageConfig) -> Image:
+        """Move pending layers into ``layers/``, write the config, then point the ref at it."""
+        if reference.digest:
+            raise ImageError(f"failed to tag image {reference}: cannot store a digest "
+                             "reference, use name:tag")
+        doc = oci_image_config(config, [p.diff_id for p in layers],
+                               [p.created_by for p in layers])
+        data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+        hexdigest = hashlib.sha256(data).hexdigest()
+        ref_path = self._ref_path(reference)
+        with self._lock("store"):
+            for pending in layers:
+                target = self._path("layers", pending.diff_id.removeprefix("sha256:"))
+                if os.path.isdir(target):
+                    rm_rf(pending.path)  # same content already stored
+                else:
+                    explain.record(["mv", pending.path, target])
+                    os.chmod(pending.path, os.stat(pending.path).st_mode | 0o555)
+                    os.rename(pending.path, target)
+            _write_atomic(self._path("configs", hexdigest + ".json"), data)
+            if os.path.isdir(ref_path):
+                raise ImageError(f"failed to tag image {reference}: {ref_path} is a directory "
+                                 "(a longer image name uses it)")
+            os.makedirs(os.path.dirname(ref_path), exist_ok=True)
+            explain.record(f"echo sha256:{hexdigest} > {ref_path}")
+            _write_atomic(ref_path, f"sha256:{hexdigest}\n".encode())
+        log.info("Stored image ref=%s id=sha256:%s layers=%d", reference, hexdigest[:12],
+                 len(layers))
+        image = self._load(str(reference), hexdigest)
+        assert image is not None
+        return image
+
+    def ensure_image(self, ref: str, progress: Progress | None = None) -> Image:
+        """Return the image, building it with a built-in recipe if it is not stored yet.
+
+        Steps: 1. look it up; 2. take the reference's build lock and look again (another
+        caller may have built it meanwhile); 3. pick a recipe or raise ImageNotFound;
+        4. run it in a work directory under tmp/; 5. commit layers, config and ref.
+        """
+        report = progress or (lambda line: log.info("Image build progress: %s", line))
+        reference = parse_ref(ref)
+        # Step 1: already here?
+        if (image := self.find_image(str(reference))) is not None:
+            return image
+        # Step 2: one builder per reference.
+        with self._lock("build-" + str(reference)):
+            if (image := self.find_image(str(reference))) is not None:
+                return image
+            # Step 3: a recipe, or the error a kubelet shows as ErrImagePull.
+            recipe = None if reference.digest else builders.recipe_for(reference.name)
+            if recipe is None:
+                raise ImageNotFound(builders.not_found_message(str(reference)))
+            # Step 4: build in tmp/ (removed even on failure).
+            with self.workdir("build") as work:
+                try:
+                    layers, config = recipe(work, report)
+                except (ImageError, OSError, ValueError, subprocess.SubprocessError) as e:
+                    raise ImageError(f"failed to build image {reference}: {e}") from e
+                # Step 5: commit.
+                return self.commit(reference, layers, config)
+
+    def import_rootfs(self, ref: str, source: str, config: ImageConfig | None = None) -> Image:
+        """Store a root filesystem (a directory, or a tar / tar.gz / tar.xz) as a one-layer image.
+
+        Replaces whatever the reference pointed at before (like ``docker import``).
+        """
+        reference = parse_ref(ref)
+        if not os.path.exists(source):
+            raise ImageError(f"failed to import image {reference}: {source} does not exist")
+        with self.workdir("import") as work:
+            layer = os.path.join(work, "layer")
+            os.mkdir(layer)
+            if os.path.isdir(source):
+                cp_archive(source, layer)
+                diff_id = digest_of_dir(layer)
+                created_by = explain.shell_join(["cp", "-a", source + "/.", "/"])
+            else:
+                diff_id = sha256_of_stream(source)
+                tar_extract(source, layer)
+                created_by = explain.shell_join(["tar", "-xf", source, "-C", "/"])
+            pending = PendingLayer(diff_id, layer, created_by)
+            return self.commit(reference, [pending], config or ImageConfig())
+
+    def delete_image(self, ref: str) -> None:
+        """Remove the reference; configs and layers no other reference uses go too."""
+        reference = parse_ref(ref)
+        with self._lock("store"):
+            if reference.digest:  # every tag of that name pointing at that image ID
+                doomed = [parse_ref(r) for r, image_id in self._refs().items()
+                          if r.rsplit(":", 1)[0] == reference.name
+                          and image_id == reference.digest]
+            else:
+                doomed = [reference] if os.path.isfile(self._ref_path(reference)) else []
+            for each in doomed:
+                ref_path = self._ref_path(each)
+                explain.record(["rm", "-f", ref_path])
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(ref_path)
+            if doomed:
+                self._remove_unused()
+
+    def _remove_unused(self) -> None:
+        """Garbage-collect configs and layers no reference reaches (caller holds store.lock)."""
+        live_configs: set[str] = set()
+        live_layers: set[str] = set()
+        for image_id in self._refs().values():
+            hexdigest = image_id.removeprefix("sha256:")
+            live_configs.add(hexdigest + ".json")
+            with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+                with open(self._path("configs", hexdigest + ".json")) as f:
+                    diff_ids = json.load(f)["rootfs"]["diff_ids"]
+                live_layers.update(d.removeprefix("sha256:") for d in diff_ids)
+        for name in set(os.listdir(self._path("configs"))) - live_configs:
+            explain.record(["rm", "-f", self._path("configs", name)])
+            os.unlink(self._path("configs", name))
+        for name in set(os.listdir(self._path("layers"))) - live_layers:
+            # Rename first, so nobody sees a half-deleted layer.
+            trash = tempfile.mkdtemp(prefix="delete-", dir=self._path("tmp"))
+            explain.record(["mv", self._path("layers", name), trash])
+            os.rename(self._path("layers", name), os.path.join(trash, name))
+            rm_rf(trash)

@@ -1,0 +1,175 @@
+"""The container's root filesystem: an overlay of image layers, plus /proc, /dev and /sys.
+
+Kubernetes concept: every container of a Pod sees its *image* as ``/``, can write to it
+without changing the image (the writes vanish with the container), and gets the files the
+kubelet manages — ``/etc/hosts``, ``/etc/hostname``, ``/etc/resolv.conf`` — mounted over the
+image's own.
+
+Kernel objects, all created inside the container's own mount namespace (so they vanish
+with it, and the host's ``mount`` never lists them):
+
+- an **overlay** mount: read-only image layers (``lowerdir``, top layer first), a per-container
+  ``upperdir`` that receives the writes and overlayfs' scratch ``workdir``;
+- a fresh **proc** (it shows the container's pid namespace), a small **tmpfs** ``/dev`` with
+  the host's harmless devices bind-mounted in, a private **devpts** instance for terminals,
+  **tmpfs** ``/dev/shm``, a read-only **sysfs**;
+- read-only **bind mounts** of the kubelet's files;
+- **pivot_root** into the overlay, then a lazy unmount of the old root: the host's files are
+  no longer reachable from inside.
+
+See them: ``nsenter -t <pid> -m cat /proc/self/mountinfo`` or ``cat /proc/<pid>/mountinfo``.
+
+:func:`rootfs_plan` turns a bundle into an ordered list of :class:`Step` — each a shell line
+and the function that does the same. The caller records the lines with ``explain`` (and in
+``<bundle>/commands.sh``); the container init, in another process, runs the functions. One
+list, so the transcript cannot drift from what really happens. This module runs in the shim:
+standard library and :mod:`runtime.syscalls` only.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+
+from runtime import syscalls
+
+#: Host devices every container gets (bind-mounted, like runc does in a user namespace).
+DEVICES = ["null", "zero", "full", "random", "urandom", "tty"]
+
+#: Links every Linux program expects under /dev.
+DEV_LINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+    "ptmx": "pts/ptmx",
+}
+
+_NOSUID_NODEV_NOEXEC = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
+
+
+class Step:
+    """One kernel action of the plan: its shell equivalent and the call that does it."""
+
+    __slots__ = ("shell", "run")
+
+    def __init__(self, shell: str, run: Callable[[], None]) -> None:
+        self.shell = shell
+        self.run = run
+
+    def __repr__(self) -> str:
+        return f"Step({self.shell!r})"
+
+
+def mount_make_rprivate() -> None:
+    """``mount --make-rprivate /``: nothing we mount propagates back to the host."""
+    syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+
+
+def mount_overlay(layers: list[str], upper: str, work: str, target: str) -> None:
+    """``mount -t overlay overlay -o lowerdir=TOP:...:BOTTOM,upperdir=U,workdir=W TARGET``."""
+    syscalls.mount("overlay", target, "overlay", 0, overlay_options(layers, upper, work))
+
+
+def overlay_options(layers: list[str], upper: str, work: str) -> str:
+    """overlayfs lists the *top* layer first; images list the bottom one first."""
+    return f"lowerdir={':'.join(reversed(layers))},upperdir={upper},workdir={work}"
+
+
+def mount_proc(target: str) -> None:
+    """``mount -t proc -o nosuid,nodev,noexec proc TARGET``."""
+    os.makedirs(target, exist_ok=True)
+    syscalls.mount("proc", target, "proc", _NOSUID_NODEV_NOEXEC)
+
+
+def mount_tmpfs(source: str, target: str, flags: int, options: str) -> None:
+    """``mount -t tmpfs -o OPTIONS SOURCE TARGET``."""
+    os.makedirs(target, exist_ok=True)
+    syscalls.mount(source, target, "tmpfs", flags, options)
+
+
+def mount_devpts(target: str) -> None:
+    """``mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts TARGET``."""
+    os.makedirs(target, exist_ok=True)
+    syscalls.mount("devpts", target, "devpts", syscalls.MS_NOSUID | syscalls.MS_NOEXEC,
+                   "newinstance,ptmxmode=0666,mode=0620,gid=5")
+
+
+def mount_sysfs(target: str) -> None:
+    """``mount -t sysfs -o ro,nosuid,nodev,noexec sysfs TARGET``."""
+    os.makedirs(target, exist_ok=True)
+    syscalls.mount("sysfs", target, "sysfs", syscalls.MS_RDONLY | _NOSUID_NODEV_NOEXEC)
+
+
+def mount_bind(source: str, target: str, readonly: bool) -> None:
+    """``mount --bind [-o ro] SOURCE TARGET``; a missing target file is created first.
+
+    A symlink at the target is replaced by a plain file: following it would resolve on the
+    host side, not inside the container (runc guards against this with securejoin).
+    """
+    if os.path.islink(target):
+        os.unlink(target)
+    if not os.path.exists(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    syscalls.mount(source, target, None, syscalls.MS_BIND)
+    if readonly:  # a bind mount only becomes read-only with a second, remount call
+        flags = syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY
+        syscalls.mount(None, target, None, flags)
+
+
+def ln_s(target: str, link: str) -> None:
+    """``ln -s TARGET LINK``."""
+    os.symlink(target, link)
+
+
+def pivot_root(rootfs: str) -> None:
+    """``cd ROOTFS && pivot_root . . && umount -l .``: swap roots, then drop the old one.
+
+    ``pivot_root(".", ".")`` stacks the old root under the new one at the same place; the
+    lazy unmount of ``.`` then detaches it, so the host tree is gone from this namespace.
+    """
+    os.chdir(rootfs)
+    syscalls.pivot_root(".", ".")
+    syscalls.umount(".", syscalls.MNT_DETACH)
+    os.chdir("/")
+
+
+def rootfs_plan(bundle_dir: str, layers: list[str], files: dict[str, str]) -> list[Step]:
+    """Every mount of a container, in order, for the rootfs at ``<bundle>/rootfs``."""
+    root = os.path.join(bundle_dir, "rootfs")
+    upper, work = os.path.join(bundle_dir, "upper"), os.path.join(bundle_dir, "work")
+    dev = root + "/dev"
+    dev_opts = "mode=755,size=65536k"
+    shm_opts = "mode=1777,size=65536k"
+    steps = [
+        Step("mount --make-rprivate /", mount_make_rprivate),
+        Step(f"mount -t overlay overlay -o {overlay_options(layers, upper, work)} {root}",
+             lambda: mount_overlay(layers, upper, work, root)),
+        Step(f"mount -t proc -o nosuid,nodev,noexec proc {root}/proc",
+             lambda: mount_proc(root + "/proc")),
+        Step(f"mount -t tmpfs -o nosuid,strictatime,{dev_opts} tmpfs {dev}",
+             lambda: mount_tmpfs("tmpfs", dev, syscalls.MS_NOSUID | syscalls.MS_STRICTATIME,
+                                 dev_opts)),
+    ]
+    for name in DEVICES:
+        steps.append(Step(f"mount --bind /dev/{name} {dev}/{name}",
+                          functools.partial(mount_bind, f"/dev/{name}", f"{dev}/{name}", False)))
+    steps += [
+        Step(f"mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts {dev}/pts",
+             lambda: mount_devpts(dev + "/pts")),
+        Step(f"mount -t tmpfs -o nosuid,nodev,noexec,{shm_opts} shm {dev}/shm",
+             lambda: mount_tmpfs("shm", dev + "/shm", _NOSUID_NODEV_NOEXEC, shm_opts)),
+    ]
+    for name, target in DEV_LINKS.items():
+        steps.append(Step(f"ln -s {target} {dev}/{name}",
+                          functools.partial(ln_s, target, f"{dev}/{name}")))
+    steps.append(Step(f"mount -t sysfs -o ro,nosuid,nodev,noexec sysfs {root}/sys",
+                      lambda: mount_sysfs(root + "/sys")))
+    for path, source in sorted(files.items()):
+        target = root + "/" + path.lstrip("/")
+        steps.append(Step(f"mount --bind -o ro {source} {target}",
+                          functools.partial(mount_bind, source, target, True)))
+    steps.append(Step(f"cd {root} && pivot_root . . && umount -l .", lambda: pivot_root(root)))
+    return steps
