@@ -134,7 +134,7 @@ def test_an_unknown_image_is_not_found_with_a_hint(tmp_path) -> None:
         store.ensure_image("docker.io/library/redis:7")
     message = str(info.value)
     assert message.startswith("failed to pull image redis:7: not found in the local store")
-    assert "busybox" in message and "nginx" in message and "import_rootfs" in message
+    assert "busybox" in message and "nginx" in message and "minikube-py image import" in message
     assert store.find_image("registry.example/x/busybox:latest") is None
     with pytest.raises(ImageNotFound):  # only Docker Hub's busybox is built in
         store.ensure_image("registry.example/x/busybox")
