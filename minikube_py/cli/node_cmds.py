@@ -118,6 +118,8 @@ def _wait_running(config: NodeConfig, pod: dict[str, Any], timeout: float,
         phase = status.get("phase")
         ready = [c.get("ready") for c in status.get("containerStatuses") or []]
         if phase in ("Succeeded", "Failed") or (phase == "Running" and ready and all(ready)):
+            if verbose:
+                _follow_transcript(transcript, offset)
             click.echo(f"pod/{meta['name']} {shown} ip={status.get('podIP', '<none>')}")
             return
         if shown in ("CrashLoopBackOff", "Error", "ContainerCannotRun", "OOMKilled") or (

@@ -45,7 +45,7 @@ class TestNode:
     def cli(self, *args: str, check: bool = True, timeout: float = 120,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "minikube_py", "--state-dir", self.state, *args]
-        if args[:2] == ("node", "run"):
+        if "run" in args and "node" in args:
             argv += self.first
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               input=input, cwd=ROOT,

@@ -201,3 +201,29 @@ def test_delete_and_reset_leave_nothing_behind(node: TestNode):
     node.cli("node", "reset")
     after = leaks.snapshot()
     assert after == {**before, "links": after["links"]} and after["links"] == []
+
+
+def test_exec_with_a_terminal_gets_a_tty_inside_the_container(node: TestNode):
+    node.run_pod(busybox_pod("term", "exec sleep 1000"))
+    plain = node.exec("term", "tty", check=False)
+    assert plain.stdout.strip() == "not a tty"
+    with_tty = node.cli("node", "exec", "-t", "term", "--", "tty")
+    assert with_tty.stdout.strip() == "/dev/pts/0"
+
+
+def test_verbose_run_prints_the_shell_equivalent_of_each_kernel_action(node: TestNode):
+    path = node.write("v.yaml", busybox_pod("loud", "exec sleep 1000"))
+    result = node.cli("-v", "node", "run", "-f", path)
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("+ ")]
+    assert any(ln.startswith(f"+ ip netns add {node.names.prefix}-loud-") for ln in lines)
+    assert any("type veth peer name eth0" in ln for ln in lines)
+    assert any(ln.startswith("+ mount -t overlay") for ln in lines)
+    assert any("pivot_root" in ln for ln in lines)
+
+
+def test_dry_run_prints_the_sync_pod_plan_and_creates_nothing(node: TestNode):
+    before = leaks.snapshot()
+    path = node.write("d.yaml", busybox_pod("plan", "exec sleep 1000"))
+    out = node.cli("node", "run", "--dry-run", "-f", path).stdout
+    assert "4. create the sandbox: yes" in out and "6. start containers: main" in out
+    assert leaks.snapshot() == before
