@@ -19,7 +19,8 @@ import bridge
 import netns
 from minikube_py import node as nodelib
 from minikube_py.config import NodeConfig
-from minikube_py.kubelet.kubelet import node_pod_uids, record_event
+from minikube_py.kubelet.kubelet import node_pod_uids
+from minikube_py.kubelet.sources import append_event
 from minikube_py.kubelet.sync import NodeContext, kill_pod
 from runtime.cgroups import detect_driver
 from runtime.images import ImageStore
@@ -34,13 +35,14 @@ def _pod_name(config: NodeConfig, uid: str) -> tuple[str, str]:
         return "unknown", "default"
 
 
-def reset_node(config: NodeConfig, remove_images: bool = False) -> Iterator[str]:
+def reset_node(config: NodeConfig, remove_images: bool = False,
+               keep: set[str] | None = None) -> Iterator[str]:
     """Undo the node, step by step, yielding one line per step for the CLI to print."""
     if nodelib.stop_kubelet(config):
         yield "stopped the kubelet"
     cgroups = detect_driver()
     ctx = NodeContext(config=config, images=ImageStore(config.images_dir), cgroups=cgroups,
-                      events=lambda pod, *a: record_event(config, pod, *a))
+                      events=lambda pod, *a: append_event(config, pod, *a))
     for uid in node_pod_uids(config):
         name, namespace = _pod_name(config, uid)
         kill_pod(ctx, uid, name, grace=0, namespace=namespace)
@@ -59,7 +61,7 @@ def reset_node(config: NodeConfig, remove_images: bool = False) -> Iterator[str]
         if veth.match(link):
             bridge.detach(config.network, "", link)  # only ever deletes a veth
             yield f"deleted leftover veth {link}"
-    keep = {"images"} if not remove_images else set()
+    keep = set(keep or ()) | ({"images"} if not remove_images else set())
     if os.path.isdir(config.state_dir):
         for entry in os.listdir(config.state_dir):
             if entry not in keep:
@@ -70,4 +72,5 @@ def reset_node(config: NodeConfig, remove_images: bool = False) -> Iterator[str]
                     os.unlink(path)
     if remove_images and config.image_store:
         shutil.rmtree(config.image_store, ignore_errors=True)
-    yield f"removed {config.state_dir}" + ("" if remove_images else " (kept images/)")
+    kept = sorted(k for k in keep if os.path.exists(os.path.join(config.state_dir, k)))
+    yield f"removed {config.state_dir}" + (f" (kept {', '.join(kept)})" if kept else "")

@@ -106,3 +106,11 @@ def lookup(name: str) -> Resource | None:
         if base in (r.plural, r.singular_name, r.kind.lower(), *r.short_names):
             return r
     return None
+
+
+def must(name: str) -> Resource:
+    """:func:`lookup` for names the code itself uses: a typo is a programming error."""
+    found = lookup(name)
+    if found is None:
+        raise KeyError(f"unknown resource {name!r}")
+    return found

@@ -49,7 +49,11 @@ def cli(ctx: click.Context, state_dir: str, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from minikube_py.cli import image_cmds, node_cmds
+    from minikube_py.cli import cluster_cmds, image_cmds, node_cmds
+
+    for command in (cluster_cmds.up, cluster_cmds.down, cluster_cmds.status,
+                    cluster_cmds.kubeconfig):
+        cli.add_command(command)
 
     cli.add_command(node_cmds.node)
     cli.add_command(node_cmds.kubelet)

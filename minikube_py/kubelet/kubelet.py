@@ -4,17 +4,18 @@ Upstream's kubelet gets pods from the API server and from a static-pod directory
 each pod to its own *pod worker*, and learns about container changes from the PLEG (a relist
 every second, or runtime events). Ours:
 
-- **pod source**: a directory of pod manifests (``<state>/manifests/*.json``), like static
-  pods; ``node run`` writes there and sends a wake-up datagram to ``<state>/kubelet.sock``.
-  The control plane will add the API server as a second source.
+- **pod source** (``sources.py``): a directory of pod manifests (static pods; ``node run``
+  writes there and sends a wake-up datagram to ``<state>/kubelet.sock``), or the API server
+  (``apisource.py``: the pods bound to this node).
 - **pod workers**: a small thread pool; one sync at a time per pod, further requests for a
   pod that is being synced are coalesced into one more sync.
 - **exit events**: every running container's pidfd (``pidfd_open(2)``) is watched with
   ``selectors``; the moment a container exits, its pod is synced — no waiting for a relist.
   A full resync every :data:`RESYNC_PERIOD` seconds is the safety net.
 
-A pod on the node with no manifest any more is killed (that is how ``node delete`` works,
-and how orphans left by a crash are cleaned up).
+A pod on the node that its source no longer wants is killed — that is how deletion works,
+and how orphans left by a crash are cleaned up. A pod being deleted through the API
+(``deletionTimestamp`` set) is killed with its grace period, then reported removed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import bridge
 from minikube_py.config import NodeConfig
+from minikube_py.kubelet.sources import ManifestSource, PodSource
 from minikube_py.kubelet.sync import NodeContext, Pod, kill_pod, sync_pod
 from runtime.cgroups import Resources, detect_driver
 from runtime.images import ImageStore
@@ -42,39 +44,9 @@ RESYNC_PERIOD = 10.0
 MANIFEST_POLL = 1.0
 
 
-def read_manifests(config: NodeConfig) -> dict[str, Pod]:
-    """The desired pods, by UID, from the manifest directory."""
-    pods: dict[str, Pod] = {}
-    root = config.manifests_dir
-    for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
-        if not name.endswith(".json"):
-            continue
-        try:
-            with open(os.path.join(root, name)) as f:
-                pod = json.load(f)
-            pods[pod["metadata"]["uid"]] = pod
-        except (OSError, ValueError, KeyError) as e:
-            log.warning("Skipped unreadable manifest file=%s err=%s", name, e)
-    return pods
-
-
 def node_pod_uids(config: NodeConfig) -> list[str]:
     root = config.pods_dir
     return sorted(os.listdir(root)) if os.path.isdir(root) else []
-
-
-def record_event(config: NodeConfig, pod: Pod, kind: str, reason: str, message: str) -> None:
-    """Standalone mode keeps a pod's events in ``<state>/pods/<uid>/events.jsonl``."""
-    event = {"type": kind, "reason": reason, "message": message, "time": time.time(),
-             "source": {"component": "kubelet", "host": config.node_name}}
-    path = os.path.join(config.pod_dir(pod["metadata"]["uid"]), "events.jsonl")
-    try:
-        with open(path, "a") as f:
-            f.write(json.dumps(event) + "\n")
-    except OSError:
-        pass
-    log.info("Event pod=%s type=%s reason=%s message=%r", pod["metadata"]["name"], kind,
-             reason, message)
 
 
 def wake_kubelet(config: NodeConfig) -> bool:
@@ -91,13 +63,16 @@ def wake_kubelet(config: NodeConfig) -> bool:
 class Kubelet:
     """Keeps the pods of the manifest directory running. ``run()`` until ``stop()``."""
 
-    def __init__(self, config: NodeConfig, workers: int = 4) -> None:
+    def __init__(self, config: NodeConfig, source: PodSource | None = None,
+                 workers: int = 4) -> None:
         self.config = config
+        self.source: PodSource = source or ManifestSource(config)
         self.ctx = NodeContext(
             config=config,
             images=ImageStore(config.images_dir),
             cgroups=detect_driver(),
-            events=lambda pod, kind, reason, msg: record_event(config, pod, kind, reason, msg),
+            events=lambda pod, kind, reason, msg: self.source.record_event(pod, kind, reason,
+                                                                           msg),
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="podworker")
         self._lock = threading.Lock()
@@ -109,6 +84,7 @@ class Kubelet:
         self._wake_r, self._wake_w = os.pipe()
         self._watched: dict[int, tuple[str, int]] = {}  # pidfd -> (uid, pid)
         self._timers: list[tuple[float, str]] = []
+        self._source_changed = threading.Event()
 
     # -- set-up ---------------------------------------------------------------------------
     def prepare_node(self) -> None:
@@ -132,10 +108,11 @@ class Kubelet:
         while True:
             pod = self._desired.get(uid)
             try:
-                if pod is None:
-                    self._remove(uid)
+                if pod is None or pod["metadata"].get("deletionTimestamp"):
+                    self._remove(uid, pod)
                 else:
                     result = sync_pod(self.ctx, pod)
+                    self.source.report_status(pod, result.status)
                     self._watch_queue.put((uid, result.running_pids, result.resync_after))
                     os.write(self._wake_w, b"w")
             except Exception:
@@ -149,30 +126,41 @@ class Kubelet:
                 self._busy.discard(uid)
                 return
 
-    def _remove(self, uid: str) -> None:
-        pod_json = os.path.join(self.config.pod_dir(uid), "pod.json")
-        try:
-            with open(pod_json) as f:
-                pod = json.load(f)
-        except (OSError, ValueError):
+    def _remove(self, uid: str, deleting: Pod | None) -> None:
+        pod = deleting
+        if pod is None:
+            try:
+                with open(os.path.join(self.config.pod_dir(uid), "pod.json")) as f:
+                    pod = json.load(f)
+            except (OSError, ValueError):
+                pod = None
+        if pod is None:
             pod = {"metadata": {"name": "unknown", "namespace": "default", "uid": uid},
                    "spec": {}}
         meta = pod["metadata"]
-        grace = float(pod.get("spec", {}).get("terminationGracePeriodSeconds", 30))
-        kill_pod(self.ctx, uid, meta["name"], grace, meta.get("namespace", "default"))
+        grace = meta.get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = pod.get("spec", {}).get("terminationGracePeriodSeconds", 30)
+        if os.path.isdir(self.config.pod_dir(uid)):
+            if deleting is not None:
+                self.ctx.events(pod, "Normal", "Killing", "Stopping pod (deleted)")
+            kill_pod(self.ctx, uid, meta["name"], float(grace), meta.get("namespace", "default"))
+        if deleting is not None:
+            self.source.removed(pod)
 
     # -- the desired state --------------------------------------------------------------------
     def reconcile(self) -> None:
         """Compare the manifests with the pods on the node; sync what differs."""
-        desired = read_manifests(self.config)
+        desired = self.source.desired()
         for uid, pod in desired.items():
             pod_json = os.path.join(self.config.pod_dir(uid), "pod.json")
             old = self._desired.get(uid)
             self._desired[uid] = pod
             if old != pod:
-                os.makedirs(self.config.pod_dir(uid), exist_ok=True)
-                with open(pod_json, "w") as f:
-                    json.dump(pod, f, indent=2)
+                if not pod["metadata"].get("deletionTimestamp"):
+                    os.makedirs(self.config.pod_dir(uid), exist_ok=True)
+                    with open(pod_json, "w") as f:
+                        json.dump(pod, f, indent=2)
                 self.request_sync(uid)
         for uid in list(self._desired):
             if uid not in desired:
@@ -190,6 +178,11 @@ class Kubelet:
         self._stopping.set()
         os.write(self._wake_w, b"s")
 
+    def wake(self) -> None:
+        """Look at the pod source again soon (callable from any thread)."""
+        self._source_changed.set()
+        os.write(self._wake_w, b"r")
+
     def run(self) -> None:
         """Prepare the node, then react to manifests, exits and timers until stopped."""
         self.prepare_node()
@@ -204,6 +197,7 @@ class Kubelet:
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         log.info("Started kubelet state=%s bridge=%s podCIDR=%s", self.config.state_dir,
                  self.config.bridge, self.config.pod_cidr)
+        self.source.start(self.wake)
         self.reconcile()
         next_poll = time.monotonic() + MANIFEST_POLL
         next_resync = time.monotonic() + RESYNC_PERIOD
@@ -221,6 +215,9 @@ class Kubelet:
                     else:
                         self._on_exit(sel, key.fd)
                 self._apply_watch_queue(sel)
+                if self._source_changed.is_set():
+                    self._source_changed.clear()
+                    self.reconcile()
                 now = time.monotonic()
                 while self._timers and self._timers[0][0] <= now:
                     _, uid = heapq.heappop(self._timers)
@@ -232,6 +229,7 @@ class Kubelet:
                     self.resync_all()
                     next_resync = now + RESYNC_PERIOD
         finally:
+            self.source.stop()
             sel.close()
             sock.close()
             os.unlink(sock_path)

@@ -185,10 +185,7 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
     after = compute_pod_actions(pod, observed, time.time())
     status = pod_status(pod, observed, after.backing_off, actions.init_failed or after.init_failed,
                         ctx.host_ip, _start_time(ctx.config, uid))
-    if not status.get("podIP"):
-        previous = read_status(ctx.config, uid)
-        if previous and previous.get("podIP"):
-            status["podIP"], status["podIPs"] = previous["podIP"], previous.get("podIPs")
+    _carry_over(status, read_status(ctx.config, uid))
     write_status(ctx.config, uid, status)
     pids = [i.pid for inst in observed.containers.values() for i in inst[:1]
             if i.running and i.pid]
@@ -196,6 +193,20 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
     if not after.is_empty() and resync is None:
         resync = 0.05
     return SyncResult(status=status, running_pids=pids, resync_after=resync, actions=actions)
+
+
+def _carry_over(status: dict[str, Any], previous: dict[str, Any] | None) -> None:
+    """Keep what must not change between syncs: a finished pod's IP, and the time each
+    condition last changed (``lastTransitionTime`` moves only when the condition does)."""
+    if not previous:
+        return
+    if not status.get("podIP") and previous.get("podIP"):
+        status["podIP"], status["podIPs"] = previous["podIP"], previous.get("podIPs")
+    before = {c["type"]: c for c in previous.get("conditions") or []}
+    for condition in status.get("conditions") or []:
+        old = before.get(condition["type"])
+        if old is not None and old.get("status") == condition["status"]:
+            condition["lastTransitionTime"] = old.get("lastTransitionTime")
 
 
 def _start_time(config: NodeConfig, uid: str) -> float:

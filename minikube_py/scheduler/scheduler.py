@@ -1,0 +1,225 @@
+"""kube-scheduler, small: watch pods without a node, pick one, POST a Binding.
+
+The scheduler never starts anything. It only writes ``spec.nodeName`` of a pod, through the
+``pods/{name}/binding`` subresource; the kubelet of that node watches
+``fieldSelector=spec.nodeName=<node>`` and does the rest. Watch it happen::
+
+    kubectl get pods -o wide -w              # NODE goes from <none> to node-1
+    kubectl get events --field-selector reason=FailedScheduling
+
+Three informers keep the scheduler's picture of the cluster: pods with ``spec.nodeName=``
+(the queue), all pods (what each node already runs), and nodes. After a Binding, the pod is
+**assumed** on its node until the all-pods informer sees it there, so that the next pod,
+scheduled a millisecond later, already counts its requests (upstream's scheduler cache).
+
+A pod that fits nowhere gets an Event ``FailedScheduling`` and the condition
+``PodScheduled=False`` (reason ``Unschedulable``), and waits in the *unschedulable* set; it
+is tried again when a node changes, a pod goes away, or every few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from minikube_py.client import ApiError, Client, Informer
+from minikube_py.controllers.base import WorkQueue, key_of, now_iso, record_event, resource
+from minikube_py.scheduler.algorithm import (
+    filter_nodes,
+    is_node_ready,
+    score_nodes,
+    unschedulable_message,
+)
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+ASSUME_TTL = 30.0
+
+
+class Scheduler:
+    """Binds unscheduled pods whose ``schedulerName`` is ``name`` to nodes."""
+
+    def __init__(self, client: Client, name: str = "default-scheduler",
+                 retry_interval: float = 5.0) -> None:
+        self.client = client
+        self.name = name
+        self.retry_interval = retry_interval
+        self.queue = WorkQueue()
+        self.pending = Informer(client, resource("pods"), field_selector="spec.nodeName=")
+        self.pods = Informer(client, resource("pods"))
+        self.nodes = Informer(client, resource("nodes"))
+        self.pending.add_handler(self._on_pending)
+        self.pods.add_handler(self._on_pod)
+        self.nodes.add_handler(self._on_node)
+        self._lock = threading.Lock()
+        self._assumed: dict[str, tuple[str, Obj, float]] = {}  # key -> node, pod, deadline
+        self._unschedulable: dict[str, str] = {}  # key -> last message
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.scheduled = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        for inf in (self.nodes, self.pods, self.pending):
+            inf.start()
+        for inf in (self.nodes, self.pods, self.pending):
+            inf.wait_synced(30)
+        for target, label in ((self._work, "worker"), (self._retry_loop, "retry")):
+            thread = threading.Thread(target=target, daemon=True, name=f"scheduler-{label}")
+            thread.start()
+            self._threads.append(thread)
+        log.info("Scheduler started name=%s", self.name)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.queue.shut_down()
+        for inf in (self.pending, self.pods, self.nodes):
+            inf.stop()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    # -- event handlers -----------------------------------------------------------------
+    def _on_pending(self, kind: str, pod: Obj, old: Obj | None) -> None:
+        key = key_of(pod)
+        if kind == "DELETED":
+            with self._lock:
+                self._unschedulable.pop(key, None)
+            return
+        with self._lock:
+            waiting = key in self._unschedulable
+        if waiting and old is not None and old.get("spec") == pod.get("spec"):
+            return  # only our own status update: wait for a cluster change
+        self.queue.add(key)
+
+    def _on_pod(self, kind: str, pod: Obj, old: Obj | None) -> None:
+        key = key_of(pod)
+        if pod.get("spec", {}).get("nodeName") or kind == "DELETED":
+            with self._lock:
+                self._assumed.pop(key, None)
+        if kind == "DELETED" and pod.get("spec", {}).get("nodeName"):
+            self.retry_unschedulable()
+
+    def _on_node(self, kind: str, node: Obj, old: Obj | None) -> None:
+        if old is None or kind == "DELETED" or old.get("spec") != node.get("spec") or \
+                old.get("metadata", {}).get("labels") != node.get("metadata", {}).get(
+                    "labels") or is_node_ready(old) != is_node_ready(node) or \
+                old.get("status", {}).get("allocatable") != node.get("status", {}).get(
+                    "allocatable"):
+            self.retry_unschedulable()
+
+    def retry_unschedulable(self) -> None:
+        with self._lock:
+            keys = list(self._unschedulable)
+        for key in keys:
+            self.queue.add(key)
+
+    def _retry_loop(self) -> None:
+        while not self._stop.wait(self.retry_interval):
+            self.retry_unschedulable()
+
+    # -- the scheduling cycle -----------------------------------------------------------
+    def snapshot(self) -> tuple[list[Obj], dict[str, list[Obj]]]:
+        """Nodes, and pods per node including the assumed ones."""
+        by_node: dict[str, list[Obj]] = {}
+        seen: set[str] = set()
+        for pod in self.pods.list():
+            node = pod.get("spec", {}).get("nodeName")
+            if node:
+                by_node.setdefault(node, []).append(pod)
+                seen.add(key_of(pod))
+        now = time.monotonic()
+        with self._lock:
+            for key, (node, pod, deadline) in list(self._assumed.items()):
+                if deadline < now:
+                    del self._assumed[key]
+                elif key not in seen:
+                    by_node.setdefault(node, []).append(pod)
+        return self.nodes.list(), by_node
+
+    def _work(self) -> None:
+        while True:
+            key = self.queue.get()
+            if key is None:
+                return
+            try:
+                self.schedule(key)
+                self.queue.forget(key)
+            except Exception as e:  # noqa: BLE001 - keep scheduling other pods
+                delay = self.queue.add_rate_limited(key)
+                log.warning("Scheduling failed pod=%s retry_in=%.2fs err=%s", key, delay, e)
+            finally:
+                self.queue.done(key)
+
+    def schedule(self, key: str) -> str | None:
+        """One scheduling cycle for one pod: filter, score, assume, bind."""
+        namespace, _, name = key.rpartition("/")
+        pod = self.pending.get(name, namespace)
+        if pod is None or not self._wants(pod, key):
+            return None
+        nodes, by_node = self.snapshot()
+        fits, reasons = filter_nodes(pod, nodes, by_node)
+        if not fits:
+            self._unschedulable_pod(key, pod, unschedulable_message(len(nodes), reasons))
+            return None
+        node = score_nodes(pod, fits, by_node)[0][0]
+        with self._lock:
+            self._assumed[key] = (node, pod, time.monotonic() + ASSUME_TTL)
+            self._unschedulable.pop(key, None)
+        try:
+            self.bind(pod, node)
+        except ApiError as e:
+            with self._lock:
+                self._assumed.pop(key, None)
+            if e.code in (404, 409):  # gone, or bound by someone else
+                log.info("Binding skipped pod=%s node=%s reason=%s", key, node, e.reason)
+                return None
+            raise
+        self.scheduled += 1
+        log.info("Successfully bound pod to node pod=%s node=%s evaluatedNodes=%d "
+                 "feasibleNodes=%d", key, node, len(nodes), len(fits))
+        record_event(self.client, pod, "Normal", "Scheduled",
+                     f"Successfully assigned {key} to {node}", self.name)
+        return node
+
+    def _wants(self, pod: Obj, key: str) -> bool:
+        spec, meta = pod.get("spec", {}), pod.get("metadata", {})
+        if spec.get("nodeName") or meta.get("deletionTimestamp"):
+            return False
+        if (spec.get("schedulerName") or "default-scheduler") != self.name:
+            return False
+        with self._lock:
+            return key not in self._assumed
+
+    def bind(self, pod: Obj, node: str) -> None:
+        meta = pod["metadata"]
+        binding = {"apiVersion": "v1", "kind": "Binding",
+                   "metadata": {"name": meta["name"], "namespace": meta.get("namespace")},
+                   "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        self.client.create_subresource(resource("pods"), meta["name"], "binding", binding,
+                                       namespace=meta.get("namespace"))
+
+    def _unschedulable_pod(self, key: str, pod: Obj, message: str) -> None:
+        with self._lock:
+            previous = self._unschedulable.get(key)
+            self._unschedulable[key] = message
+        log.info("Unable to schedule pod pod=%s err=%r", key, message)
+        record_event(self.client, pod, "Warning", "FailedScheduling", message, self.name)
+        if previous == message:
+            return
+        condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                     "message": message, "lastProbeTime": None,
+                     "lastTransitionTime": now_iso()}
+        conditions = [c for c in (pod.get("status") or {}).get("conditions") or []
+                      if c.get("type") != "PodScheduled"] + [condition]
+        meta = pod["metadata"]
+        try:
+            self.client.patch(resource("pods"), meta["name"],
+                              {"status": {"phase": "Pending", "conditions": conditions}},
+                              namespace=meta.get("namespace"), subresource="status")
+        except ApiError as e:
+            if e.code != 404:
+                raise
+
