@@ -22,16 +22,19 @@ import asyncio
 import copy
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import aiohttp
 import yaml
 from aiohttp import web
 
 from minikube_py.api.resources import Resource, find_resource
-from minikube_py.apiserver import registry
+from minikube_py.apiserver import patch as patching
+from minikube_py.apiserver import registry, selectors, tables
 from minikube_py.apiserver import status as st
-from minikube_py.store.backend import Conflict, KeyExists, KeyNotFound
+from minikube_py.apiserver.registry import Target
+from minikube_py.store.backend import Backend, Conflict, KeyExists, KeyNotFound
 
 PATCH_TYPES = {
     "application/merge-patch+json": "merge",
@@ -40,56 +43,22 @@ PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
 }
 NAMESPACES = find_resource("", "namespaces")
+
+# What the application object carries (``request.app[STORE]``).
+STORE: web.AppKey[Backend] = web.AppKey("store")
+EXECUTOR: web.AppKey[ThreadPoolExecutor] = web.AppKey("executor")
+HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
+NODE_PROXY: web.AppKey[Any] = web.AppKey("node_proxy")
+VERSION: web.AppKey[str] = web.AppKey("version")
+WATCHES: web.AppKey[set[Any]] = web.AppKey("watches")
 UPDATE_RETRIES = 8
-
-
-@dataclass
-class Target:
-    """What a URL names: a resource, maybe a namespace, maybe one object and a subresource."""
-
-    resource: Resource
-    namespace: str | None = None
-    name: str | None = None
-    subresource: str | None = None
-
-    @property
-    def key(self) -> str:
-        return self.resource.storage_key(self.namespace, self.name)
-
-    @property
-    def prefix(self) -> str:
-        return self.resource.storage_key(self.namespace)
-
-
-def parse_target(path: str) -> Target | None:
-    """``/apis/apps/v1/namespaces/ns/deployments/web/scale`` -> Target(...); None if unknown."""
-    parts = [p for p in path.split("/") if p]
-    if len(parts) >= 2 and parts[0] == "api":
-        group, version, rest = "", parts[1], parts[2:]
-    elif len(parts) >= 3 and parts[0] == "apis":
-        group, version, rest = parts[1], parts[2], parts[3:]
-    else:
-        return None
-    namespace = None
-    if len(rest) >= 3 and rest[0] == "namespaces":
-        inner = find_resource(group, rest[2])
-        if inner is not None and inner.namespaced and inner.version == version:
-            namespace, rest = rest[1], rest[2:]
-    if not rest or len(rest) > 3:
-        return None
-    resource = find_resource(group, rest[0])
-    if resource is None or resource.version != version:
-        return None
-    name = rest[1] if len(rest) > 1 else None
-    sub = rest[2] if len(rest) > 2 else None
-    return Target(resource, namespace, name, sub)
 
 
 # -- store access -------------------------------------------------------------------------
 async def call(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
     """Run a (synchronous, possibly blocking) store call on the server's thread pool."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(request.app["executor"], fn, *args)
+    return await loop.run_in_executor(request.app[EXECUTOR], fn, *args)
 
 
 def as_object(value: dict[str, Any], revision: int) -> dict[str, Any]:
@@ -107,7 +76,7 @@ def for_storage(obj: dict[str, Any]) -> dict[str, Any]:
 
 async def read(request: web.Request, target: Target) -> tuple[dict[str, Any], int]:
     """The object and its revision, or 404."""
-    kv = await call(request, request.app["store"].get, target.key)
+    kv = await call(request, request.app[STORE].get, target.key)
     if kv is None:
         raise st.not_found(target.resource, str(target.name))
     return as_object(kv.value, kv.mod_revision), kv.mod_revision
@@ -116,7 +85,7 @@ async def read(request: web.Request, target: Target) -> tuple[dict[str, Any], in
 async def write(request: web.Request, target: Target, obj: dict[str, Any], expected: int
                 ) -> dict[str, Any]:
     """Store an updated object (or delete it if its last finalizer just went)."""
-    store = request.app["store"]
+    store = request.app[STORE]
     if registry.deleted_by_update(obj):
         _, revision = await call(request, store.delete, target.key, expected)
     else:
@@ -187,7 +156,7 @@ async def check_namespace(request: web.Request, target: Target, name: str) -> No
     if not target.resource.namespaced or NAMESPACES is None:
         return
     ns = str(target.namespace)
-    kv = await call(request, request.app["store"].get, NAMESPACES.storage_key(None, ns))
+    kv = await call(request, request.app[STORE].get, NAMESPACES.storage_key(None, ns))
     if kv is None:
         raise st.namespace_not_found(ns)
     if (kv.value.get("status") or {}).get("phase") == "Terminating":
@@ -205,8 +174,6 @@ async def get_object(request: web.Request, target: Target) -> web.Response:
 
 def make_table(request: web.Request, resource: Resource, objects: list[dict[str, Any]],
                revision: str) -> dict[str, Any]:
-    from minikube_py.apiserver import tables
-
     include = request.query.get("includeObject", "Metadata")
     return tables.table(resource, objects, include_object=include, resource_version=revision)
 
@@ -214,15 +181,15 @@ def make_table(request: web.Request, resource: Resource, objects: list[dict[str,
 def selector_filter(request: web.Request, resource: Resource
                     ) -> Callable[[dict[str, Any]], bool]:
     """``labelSelector`` and ``fieldSelector`` as one predicate (400 if unparsable)."""
-    from minikube_py.apiserver import selectors
-
     label_text = request.query.get("labelSelector", "")
     field_text = request.query.get("fieldSelector", "")
+    if not label_text and not field_text:
+        return lambda obj: True
     try:
         labels = selectors.parse_label_selector(label_text) if label_text else None
         fields = selectors.parse_field_selector(field_text, resource.kind) if field_text \
             else None
-    except Exception as e:  # SelectorError names the bad part
+    except selectors.SelectorError as e:  # names the bad part
         raise st.bad_request(str(e)) from e
 
     def matches(obj: dict[str, Any]) -> bool:
@@ -235,7 +202,7 @@ def selector_filter(request: web.Request, resource: Resource
 
 async def list_objects(request: web.Request, target: Target) -> web.Response:
     matches = selector_filter(request, target.resource)
-    kvs, revision = await call(request, request.app["store"].list, target.prefix)
+    kvs, revision = await call(request, request.app[STORE].list, target.prefix)
     items = [o for o in (as_object(kv.value, kv.mod_revision) for kv in kvs) if matches(o)]
     if wants_table(request):
         return respond(make_table(request, target.resource, items, str(revision)))
@@ -265,7 +232,7 @@ async def create_from(request: web.Request, target: Target, body: dict[str, Any]
     if request.query.get("dryRun"):
         return obj, warnings
     try:
-        revision = await call(request, request.app["store"].create, target.key, for_storage(obj))
+        revision = await call(request, request.app[STORE].create, target.key, for_storage(obj))
     except KeyExists:
         raise st.already_exists(target.resource, name) from None
     return as_object(obj, revision), warnings
@@ -285,8 +252,6 @@ async def update_object(request: web.Request, target: Target) -> web.Response:
 def apply_patch_body(patch_type: str, current: dict[str, Any] | None, body: Any,
                      kind: str) -> dict[str, Any]:
     """The patched object; PatchError is a 422 like upstream's."""
-    from minikube_py.apiserver import patch as patching
-
     try:
         if patch_type == "merge":
             result = patching.json_merge_patch(current, body)
@@ -319,7 +284,7 @@ async def patch_object(request: web.Request, target: Target) -> web.Response:
         raise st.bad_request("the patch must be a JSON object")
     warnings: list[str] = []
     if patch_type == "apply":
-        current = await call(request, request.app["store"].get, target.key)
+        current = await call(request, request.app[STORE].get, target.key)
         if current is None:  # server-side apply creates
             obj = apply_patch_body("apply", None, body, target.resource.kind)
             obj = registry.check_type_meta(target.resource, obj, target.namespace)
@@ -367,7 +332,7 @@ async def delete_object(request: web.Request, target: Target) -> web.Response:
     name = str(target.name)
     if target.resource.kind == "Namespace" and name in registry.SYSTEM_NAMESPACES[:3]:
         raise st.forbidden(target.resource, name, "this namespace may not be deleted")
-    store = request.app["store"]
+    store = request.app[STORE]
     for _ in range(UPDATE_RETRIES):
         current, revision = await read(request, target)
         registry.check_preconditions(target.resource, current, options, revision)
@@ -412,7 +377,7 @@ async def namespace_empty(request: web.Request, namespace: str) -> bool:
 
     for resource in RESOURCES:
         if resource.namespaced:
-            kvs, _ = await call(request, request.app["store"].list,
+            kvs, _ = await call(request, request.app[STORE].list,
                                 resource.storage_key(namespace))
             if kvs:
                 return False

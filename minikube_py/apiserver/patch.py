@@ -332,7 +332,7 @@ def _retain_keys(original: dict[str, Any], patch: dict[str, Any], path: str) -> 
     if not isinstance(keep, list):
         raise _fail(path, "invalid patch format of retainKeys")
     for key, value in patch.items():
-        if value is not None and not key.startswith(("$", )) and key not in keep:
+        if value is not None and not key.startswith("$") and key not in keep:
             raise _fail(path, f"invalid patch format of retainKeys: {key!r} is not listed")
     return {k: v for k, v in original.items() if k in keep}
 

@@ -26,10 +26,11 @@ import random
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from minikube_py import api
-from minikube_py.api.resources import Resource
+from minikube_py.api.resources import Resource, find_resource
 from minikube_py.apiserver import status as st
 from minikube_py.errors import ValidationError
 
@@ -54,6 +55,49 @@ def meta_of(obj: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(meta, dict):
         meta = obj["metadata"] = {}
     return meta
+
+
+# -- which resource a URL names -----------------------------------------------------------
+@dataclass
+class Target:
+    """What a URL names: a resource, maybe a namespace, maybe one object and a subresource."""
+
+    resource: Resource
+    namespace: str | None = None
+    name: str | None = None
+    subresource: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.resource.storage_key(self.namespace, self.name)
+
+    @property
+    def prefix(self) -> str:
+        return self.resource.storage_key(self.namespace)
+
+
+def parse_target(path: str) -> Target | None:
+    """``/apis/apps/v1/namespaces/ns/deployments/web/scale`` -> Target(...); None if unknown."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[0] == "api":
+        group, version, rest = "", parts[1], parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        inner = find_resource(group, rest[2])
+        if inner is not None and inner.namespaced and inner.version == version:
+            namespace, rest = rest[1], rest[2:]
+    if not rest or len(rest) > 3:
+        return None
+    resource = find_resource(group, rest[0])
+    if resource is None or resource.version != version:
+        return None
+    name = rest[1] if len(rest) > 1 else None
+    sub = rest[2] if len(rest) > 2 else None
+    return Target(resource, namespace, name, sub)
 
 
 # -- decoding checks ----------------------------------------------------------------------
@@ -213,10 +257,11 @@ def prepare_status_update(new: dict[str, Any], old: dict[str, Any]) -> dict[str,
 
 
 def deleted_by_update(obj: dict[str, Any]) -> bool:
-    """An object being deleted goes away when its last finalizer is removed."""
+    """An object being deleted goes away when its last finalizer is removed (a namespace
+    goes when the namespace controller has emptied it and deletes it again)."""
     meta = meta_of(obj)
-    return bool(meta.get("deletionTimestamp")) and not meta.get("finalizers") and \
-        not meta.get("deletionGracePeriodSeconds")
+    return (obj.get("kind") != "Namespace" and bool(meta.get("deletionTimestamp"))
+            and not meta.get("finalizers") and not meta.get("deletionGracePeriodSeconds"))
 
 
 def plan_delete(resource: Resource, obj: dict[str, Any], options: dict[str, Any]

@@ -30,7 +30,8 @@ from aiohttp import web
 from minikube_py.api.resources import RESOURCES, find_resource
 from minikube_py.apiserver import handlers, registry
 from minikube_py.apiserver import status as st
-from minikube_py.apiserver.handlers import Target
+from minikube_py.apiserver.handlers import HTTP, NODE_PROXY, STORE
+from minikube_py.apiserver.registry import Target
 from minikube_py.store.backend import Conflict
 
 LOG_PARAMS = ("follow", "tailLines", "previous", "timestamps", "sinceSeconds", "limitBytes")
@@ -131,7 +132,7 @@ async def binding(request: web.Request, target: Target) -> web.Response:
 async def eviction(request: web.Request, target: Target) -> web.Response:
     body = await handlers.read_body(request)
     options = (body or {}).get("deleteOptions") or {} if isinstance(body, dict) else {}
-    store = request.app["store"]
+    store = request.app[STORE]
     for _ in range(handlers.UPDATE_RETRIES):
         current, revision = await handlers.read(request, target)
         marked = registry.plan_delete(target.resource, current, options)
@@ -180,7 +181,7 @@ def orphan_sync(store: Any, uid: str) -> int:
 async def orphan_dependents(request: web.Request, owner: dict[str, Any]) -> None:
     uid = registry.meta_of(owner).get("uid")
     if uid:
-        await handlers.call(request, orphan_sync, request.app["store"], str(uid))
+        await handlers.call(request, orphan_sync, request.app[STORE], str(uid))
 
 
 # -- log and exec: proxied to the kubelet -------------------------------------------------
@@ -207,9 +208,9 @@ async def pod_endpoint(request: web.Request, target: Target) -> tuple[str, str]:
     node_name = (pod.get("spec") or {}).get("nodeName")
     if not node_name or NODES is None:
         raise st.bad_request(f"pod {target.name} does not have a host assigned")
-    kv = await handlers.call(request, request.app["store"].get, NODES.storage_key(None,
+    kv = await handlers.call(request, request.app[STORE].get, NODES.storage_key(None,
                                                                                node_name))
-    resolve: Callable[[dict[str, Any]], str | None] = request.app["node_proxy"] or kubelet_url
+    resolve: Callable[[dict[str, Any]], str | None] = request.app[NODE_PROXY] or kubelet_url
     base = resolve(kv.value) if kv is not None else None
     if not base:
         raise st.bad_request(f'no kubelet address known for node "{node_name}"')
@@ -220,7 +221,7 @@ async def pod_log(request: web.Request, target: Target) -> web.StreamResponse:
     base, container = await pod_endpoint(request, target)
     url = f"{base}/containerLogs/{target.namespace}/{target.name}/{container}"
     params = {k: request.query[k] for k in LOG_PARAMS if k in request.query}
-    session: aiohttp.ClientSession = request.app["http"]
+    session: aiohttp.ClientSession = request.app[HTTP]
     try:
         async with session.get(url, params=params) as upstream:
             if upstream.status >= 400:
@@ -247,7 +248,7 @@ async def pod_exec(request: web.Request, target: Target) -> web.StreamResponse:
            + urllib.parse.urlencode(query))
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
                if p.strip()]
-    session: aiohttp.ClientSession = request.app["http"]
+    session: aiohttp.ClientSession = request.app[HTTP]
     try:
         upstream = await session.ws_connect(url, protocols=offered)
     except (aiohttp.ClientError, aiohttp.WSServerHandshakeError) as e:
@@ -258,8 +259,7 @@ async def pod_exec(request: web.Request, target: Target) -> web.StreamResponse:
     return client
 
 
-async def relay(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse
-                ) -> None:
+async def relay(client: web.WebSocketResponse, upstream: Any) -> None:
     """Copy frames both ways until one side closes; then close the other."""
 
     async def pipe(src: Any, dst: Any) -> None:

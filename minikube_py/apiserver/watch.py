@@ -34,7 +34,8 @@ from aiohttp import web
 
 from minikube_py.apiserver import handlers, registry
 from minikube_py.apiserver import status as st
-from minikube_py.apiserver.handlers import Target
+from minikube_py.apiserver.handlers import STORE, WATCHES
+from minikube_py.apiserver.registry import Target
 from minikube_py.store.backend import Compacted, WatchEvent
 
 CLIENT_CHECK_SECONDS = 1.0
@@ -111,7 +112,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
         def matches(obj: dict[str, Any]) -> bool:
             return registry.meta_of(obj).get("name") == name and inner(obj)
 
-    store = request.app["store"]
+    store = request.app[STORE]
     version = request.query.get("resourceVersion", "")
     initial: list[dict[str, Any]] = []
     if version in ("", "0"):
@@ -133,7 +134,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
         await response.write((json.dumps({"type": "ERROR", "object": gone}) + "\n").encode())
         return response
     pump = Pump(store_watch, asyncio.get_running_loop())
-    request.app["watches"].add(pump)
+    request.app[WATCHES].add(pump)
     pump.start()
     try:
         for obj in initial:
@@ -143,7 +144,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
         pass
     finally:
         pump.close()
-        request.app["watches"].discard(pump)
+        request.app[WATCHES].discard(pump)
     return response
 
 

@@ -75,8 +75,8 @@ def with_hints(messages: list[str], kind: str) -> list[str]:
         out.append(message)
         for path in _UNKNOWN.findall(message):
             hint = where_field_belongs(path, kind)
-            if hint and hint not in message:
-                out.append(f"  {path}: {hint}")
+            if hint and not any(hint in m for m in messages):  # the server may say it too
+                out.append(f"{path}: {hint}")
     return out
 
 
@@ -137,8 +137,14 @@ def apply_object(client: Client, obj: dict[str, Any], namespace: str, source: st
                  validation: str = "Warn") -> Outcome:
     """Create or patch one object; never raises for server errors (see ``Outcome.error``)."""
     resource = resource_of(obj)
-    meta = obj.setdefault("metadata", {})
-    name = str(meta.get("name") or "")
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not meta.get("name"):
+        odd = [k for k in obj if k != k.strip() or "\xa0" in k]
+        hint = (f" (the key {odd[0]!r} holds a non-breaking space: indent with plain "
+                f"spaces)") if odd else ""
+        raise MinikubeError(f'error when retrieving current configuration of "{source}": '
+                            f"resource name may not be empty{hint}")
+    name = str(meta["name"])
     if resource.namespaced:
         meta.setdefault("namespace", namespace)
     ns = meta.get("namespace") if resource.namespaced else None

@@ -333,10 +333,145 @@ def scale(kube: Kube, args: tuple[str, ...], replicas: int) -> None:
 def expose(kube: Kube, args: tuple[str, ...], port: int | None, target_port: str | None,
            type_: str | None, name: str | None, protocol: str) -> None:
     """Make a Service for a Deployment, ReplicaSet or Pod (selector from its labels)."""
-    from minikube_py.cli.streams import service_for
-
     resource, obj_name = parse_targets(args)[0]
     obj = kube.client.get(resource, str(obj_name), kube.namespace)
     service = service_for(obj, port, target_port, type_, name, protocol)
     created = kube.client.create(resource_named("services"), service, kube.namespace)
     click.echo(f"service/{created['metadata']['name']} exposed")
+
+
+def service_for(obj: dict[str, Any], port: int | None, target_port: str | None,
+                type_: str | None, name: str | None, protocol: str) -> dict[str, Any]:
+    """kubectl expose's Service: the object's selector (or a pod's labels), its labels, and
+    the port (default: the first container port)."""
+    meta, spec = obj["metadata"], obj.get("spec") or {}
+    if obj.get("kind") == "Pod":
+        selector, pod_spec = meta.get("labels") or {}, spec
+    else:
+        selector = (spec.get("selector") or {}).get("matchLabels") or spec.get("selector")
+        pod_spec = (spec.get("template") or {}).get("spec") or {}
+    if not selector:
+        raise MinikubeError(f"couldn't retrieve selectors via --selector flag or introspection:"
+                            f" {obj.get('kind')} {meta['name']} has no labels")
+    if port is None:
+        ports = [p for c in pod_spec.get("containers") or [] for p in c.get("ports") or []]
+        if not ports:
+            raise MinikubeError("couldn't find port via --port flag or introspection")
+        port = int(ports[0]["containerPort"])
+    entry: dict[str, Any] = {"port": port, "protocol": protocol}
+    target: Any = target_port if target_port is not None else port
+    entry["targetPort"] = int(target) if str(target).isdigit() else target
+    service: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name or meta["name"], "labels": meta.get("labels") or {}},
+        "spec": {"ports": [entry], "selector": dict(selector)}}
+    if type_:
+        service["spec"]["type"] = type_
+    return service
+
+
+# -- describe and rollout -------------------------------------------------------------------
+@click.command("describe")
+@click.argument("args", nargs=-1, required=True)
+@click.option("-l", "--selector", default=None, help="Describe the objects with these labels.")
+@kube_command
+def describe(kube: Kube, args: tuple[str, ...], selector: str | None) -> None:
+    """Show an object's details and its events (pods, deployments, services, nodes...)."""
+    from minikube_py.cli.describe import describe as describe_text
+
+    texts: list[str] = []
+    for resource, name in parse_targets(args):
+        ns = kube.namespace if resource.namespaced else None
+        if name:
+            objects = [kube.client.get(resource, name, ns)]
+        else:
+            objects = kube.client.list(resource, ns, selector).get("items") or []
+            if not objects:
+                no_resources(resource, ns)
+        texts += [describe_text(kube.client, resource, o) for o in objects]
+    click.echo("\n\n\n".join(texts))
+
+
+@click.group("rollout")
+def rollout() -> None:
+    """Follow, list and revert a Deployment's rollouts."""
+
+
+def _deployment(args: tuple[str, ...]) -> str:
+    targets = parse_targets(args)
+    resource, name = targets[0]
+    if resource.kind != "Deployment" or not name:
+        fail(f"error: no rollout support for {qualified_kind(resource)} here "
+             f"(deployments only)")
+    return str(name)
+
+
+@rollout.command("status")
+@click.argument("args", nargs=-1, required=True)
+@click.option("--timeout", type=float, default=0, help="Seconds to wait (0: no limit).")
+@click.option("-w", "--watch", type=click.BOOL, default=True, show_default=True,
+              help="Wait for the rollout to finish (--watch=false: print once).")
+@kube_command
+def rollout_status(kube: Kube, args: tuple[str, ...], timeout: float, watch: bool) -> None:
+    """Wait until a Deployment's rollout is complete."""
+    from minikube_py.cli.rollout import RolloutError, watch_rollout
+
+    try:
+        watch_rollout(kube.client, kube.namespace, _deployment(args), timeout, click.echo,
+                      watch)
+    except RolloutError as e:
+        fail(f"error: {e}")
+
+
+@rollout.command("history")
+@click.argument("args", nargs=-1, required=True)
+@click.option("--revision", type=int, default=0, help="Show this revision's pod template.")
+@kube_command
+def rollout_history(kube: Kube, args: tuple[str, ...], revision: int) -> None:
+    """List a Deployment's revisions (its ReplicaSets) with their change causes."""
+    from minikube_py.cli import rollout as r
+    from minikube_py.cli.describe import pod_template
+
+    name = _deployment(args)
+    assert r.DEPLOYMENTS is not None
+    deployment = kube.client.get(r.DEPLOYMENTS, name, kube.namespace)
+    templates = r.history(r.owned_replicasets(kube.client, deployment))
+    if not templates:
+        click.echo(f"deployment.apps/{name} \nNo rollout history found.")
+        return
+    if revision:
+        if revision not in templates:
+            fail("error: unable to find the specified revision")
+        lines: list[str] = []
+        pod_template(lines, templates[revision])
+        click.echo(f"deployment.apps/{name} with revision #{revision}")
+        click.echo("\n".join(p.tabwrite(lines)) + "\n")
+        return
+    click.echo(f"deployment.apps/{name} ")
+    click.echo("\n".join(p.tabwrite(r.history_table(templates))) + "\n")
+
+
+@rollout.command("undo")
+@click.argument("args", nargs=-1, required=True)
+@click.option("--to-revision", type=int, default=0, help="Revision to go back to "
+              "(0: the previous one).")
+@kube_command
+def rollout_undo(kube: Kube, args: tuple[str, ...], to_revision: int) -> None:
+    """Put a previous revision's pod template back into the Deployment."""
+    from minikube_py.cli.rollout import RolloutError, undo
+
+    name = _deployment(args)
+    try:
+        result = undo(kube.client, kube.namespace, name, to_revision)
+    except RolloutError as e:
+        fail(f"error: {e}")
+        return
+    click.echo(f"deployment.apps/{name} {result}")
+
+
+def register(group: click.Group) -> None:
+    """Add every kubectl-style command to the ``minikube-py`` group."""
+    from minikube_py.cli.streams import exec_, logs
+
+    for command in (apply, get, describe, delete, logs, exec_, scale, rollout, expose):
+        group.add_command(command)

@@ -58,6 +58,7 @@ def _register() -> None:
     cli.add_command(node_cmds.node)
     cli.add_command(node_cmds.kubelet)
     cli.add_command(image_cmds.image)
+    __import__("minikube_py.cli.kube_cmds", fromlist=["register"]).register(cli)
 
 
 _register()

@@ -113,12 +113,29 @@ def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
             "metadata": {"resourceVersion": ""}}
 
 
+class _Dumper(yaml.SafeDumper):
+    """Go-yaml's look: multi-line strings as ``|`` blocks, strings that would read as
+    something else (``"6"``, ``"true"``, timestamps) in double quotes."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = None
+    if "\n" in value:
+        style = "|"
+    elif dumper.resolve(yaml.ScalarNode, value, (True, False)) != "tag:yaml.org,2002:str":
+        style = '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def dump(obj: Any, output: str) -> str:
     """``-o yaml`` / ``-o json`` text of one object (keys sorted, 4-space JSON indent)."""
     if output == "json":
         return json.dumps(obj, indent=4, sort_keys=True, ensure_ascii=False)
-    text: str = yaml.safe_dump(obj, sort_keys=True, default_flow_style=False,
-                               allow_unicode=True)
+    text: str = yaml.dump(obj, Dumper=_Dumper, sort_keys=True, default_flow_style=False,
+                          allow_unicode=True, width=1 << 20)
     return text.rstrip("\n")
 
 

@@ -34,7 +34,10 @@ from typing import Any
 
 import click
 
+from minikube_py.api.resources import lookup
+from minikube_py.cli.kube_cmds import Kube, kube_command
 from minikube_py.cli.kubeconfig import Target
+from minikube_py.client import Client
 from minikube_py.errors import MinikubeError
 
 STDIN, STDOUT, STDERR, STATUS, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
@@ -122,7 +125,10 @@ async def _pump_stdin(ws: Any, loop: asyncio.AbstractEventLoop) -> None:
                 data = os.read(0, 4096)
             except OSError:
                 data = b""
-            loop.call_soon_threadsafe(queue.put_nowait, data)
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, data)
+            except RuntimeError:  # the loop has ended: the command is over
+                return
             if not data:
                 return
 
@@ -187,3 +193,80 @@ def run_exec(target: Target, namespace: str, pod: str, container: str, command: 
     finally:
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+def stream_logs(client: Client, namespace: str, pod: str, container: str, follow: bool,
+                previous: bool, tail: int, timestamps: bool) -> None:
+    """Copy the container's log to stdout, line by line as the server sends it."""
+    query: dict[str, Any] = {"container": container}
+    if follow:
+        query["follow"] = "true"
+    if previous:
+        query["previous"] = "true"
+    if tail >= 0:
+        query["tailLines"] = tail
+    if timestamps:
+        query["timestamps"] = "true"
+    out = sys.stdout.buffer
+    try:
+        for line in client.stream_lines(f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
+                                        query):
+            out.write(line)
+            out.flush()
+    except KeyboardInterrupt:
+        return
+
+
+def pod_for(client: Client, namespace: str, ref: str) -> dict[str, Any]:
+    """``POD``, ``pod/POD`` or ``deploy/NAME`` (-> the first of its pods, like kubectl)."""
+    kind, _, name = ref.rpartition("/")
+    resource = lookup(kind or "pods")
+    if resource is None:
+        raise MinikubeError(f'the server does not have a resource type "{kind}"')
+    obj: dict[str, Any] = client.get(resource, name, namespace)
+    if resource.kind == "Pod":
+        return obj
+    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    pods = client.list(lookup("pods"), namespace, selector).get("items") or []  # type: ignore[arg-type]
+    if not pods:
+        raise MinikubeError(f"no pods found for {resource.kind.lower()}/{name}")
+    first: dict[str, Any] = sorted(pods, key=lambda x: x["metadata"].get(
+        "creationTimestamp", ""))[0]
+    return first
+
+
+@click.command("logs")
+@click.argument("ref")
+@click.option("-c", "--container", default=None, help="Container name.")
+@click.option("-f", "--follow", is_flag=True, help="Keep streaming new lines.")
+@click.option("-p", "--previous", is_flag=True, help="The previous (crashed) instance.")
+@click.option("--tail", type=int, default=-1, help="Only the last N lines (-1: all).")
+@click.option("--timestamps", is_flag=True, help="Prefix each line with its time.")
+@kube_command
+def logs(kube: Kube, ref: str, container: str | None, follow: bool, previous: bool,
+         tail: int, timestamps: bool) -> None:
+    """Print a container's log (GET pods/POD/log, proxied to the node's kubelet)."""
+    pod = pod_for(kube.client, kube.namespace, ref)
+    name = pod["metadata"]["name"]
+    stream_logs(kube.client, kube.namespace, name, pick_container(pod, container), follow,
+                previous, tail, timestamps)
+
+
+@click.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("ref")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("-c", "--container", default=None, help="Container name.")
+@click.option("-i", "--stdin", "stdin", is_flag=True, help="Pass stdin to the command.")
+@click.option("-t", "--tty", "tty_", is_flag=True, help="Allocate a terminal.")
+@kube_command
+def exec_(kube: Kube, ref: str, command: tuple[str, ...], container: str | None, stdin: bool,
+          tty_: bool) -> None:
+    """Run a command in a container: exec POD [-c C] [-i] [-t] -- CMD ARGS..."""
+    pod = pod_for(kube.client, kube.namespace, ref)
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        raise MinikubeError("cannot exec into a container in a completed pod; current phase "
+                            f"is {pod['status']['phase']}")
+    chosen = pick_container(pod, container)
+    sys.exit(run_exec(kube.target, kube.namespace, pod["metadata"]["name"], chosen,
+                      list(command), stdin, tty_))

@@ -226,8 +226,8 @@ class Watch:
             while not self._closed.is_set():
                 try:
                     line = self._resp.readline()
-                except (OSError, ValueError, http.client.HTTPException):
-                    return
+                except (OSError, ValueError, AttributeError, http.client.HTTPException):
+                    return  # closed from another thread (http.client drops its file)
                 if not line:
                     return
                 if not line.strip():

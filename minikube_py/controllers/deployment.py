@@ -65,6 +65,7 @@ class DeploymentController(Controller):
         deployment = self.deployments.get(name, namespace)
         if deployment is None:
             return
+        deployment = {**deployment, "kind": "Deployment", "apiVersion": "apps/v1"}
         rss = [rs for rs in self.replicasets.list()
                if rs["metadata"].get("namespace") == namespace]
         plan = plan_deployment(deployment, rss)

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minikube_py.controllers import deployment_util as du
-from minikube_py.controllers.base import controller_ref, now_iso, owner_reference, parse_time
+from minikube_py.controllers.base import controller_ref, owner_reference, parse_time
+from minikube_py.controllers.deployment_status import deployment_status
 
 Obj = dict[str, Any]
 
@@ -122,7 +123,7 @@ def plan_deployment(deployment: Obj, rss: list[Obj], now: float | None = None) -
     new_revision = max((du.revision(rs) for rs in old), default=0) + 1
     paused, rolling = bool(spec.get("paused")), du.is_rolling(deployment)
     if meta.get("deletionTimestamp"):
-        plan.status = _status(deployment, new_rs, owned, plan, now)
+        plan.status, _ = deployment_status(deployment, new_rs, owned, None, {}, now)
         return plan
     created_or_found = ""
     if new_rs is not None and du.revision(new_rs) < new_revision and not paused:
@@ -141,7 +142,7 @@ def plan_deployment(deployment: Obj, rss: list[Obj], now: float | None = None) -
         created_or_found = "found"
     everything = old + ([new_rs] if new_rs is not None else [])
     sizes = _Sizes(everything)
-    if new_rs is not None and _is_scaling_event(deployment, everything):
+    if everything and _is_scaling_event(deployment, everything):
         _scale(deployment, new_rs, old, sizes)
     elif paused:
         pass
@@ -158,7 +159,8 @@ def plan_deployment(deployment: Obj, rss: list[Obj], now: float | None = None) -
             (plan.annotate.get(new_rs["metadata"]["name"]) or {}).get(du.REVISION, 0))))
     if _complete_after(deployment, new_rs, owned) or paused:
         plan.delete = _cleanup(deployment, old, sizes)
-    plan.status = _status(deployment, new_rs, owned, plan, now, created_or_found)
+    plan.status, plan.requeue_after = deployment_status(
+        deployment, new_rs, owned, plan.create, plan.scale, now, created_or_found)
     return plan
 
 
@@ -183,16 +185,16 @@ def _is_scaling_event(deployment: Obj, rss: list[Obj]) -> bool:
     return False
 
 
-def _scale(deployment: Obj, new_rs: Obj, old: list[Obj], sizes: _Sizes) -> None:
+def _scale(deployment: Obj, new_rs: Obj | None, old: list[Obj], sizes: _Sizes) -> None:
     """Upstream ``scale``: one active ReplicaSet takes it all, else proportionally."""
     replicas = int(deployment["spec"].get("replicas", 1))
     active = [rs for rs in sizes.rss if sizes.of(rs) > 0]
     if len(active) <= 1:
-        target = active[0] if active else new_rs
+        target = active[0] if active else (new_rs or sizes.rss[-1])
         sizes.size[target["metadata"]["name"]] = replicas
         return
-    if du.replicas_of(new_rs) == replicas and du.status_of(new_rs, "availableReplicas") == \
-            replicas:
+    if new_rs is not None and du.replicas_of(new_rs) == replicas and \
+            du.status_of(new_rs, "availableReplicas") == replicas:
         for rs in old:
             sizes.size[rs["metadata"]["name"]] = 0
         return
@@ -288,84 +290,3 @@ def _cleanup(deployment: Obj, old: list[Obj], sizes: _Sizes) -> list[str]:
     cleanable = sorted((rs for rs in old if sizes.of(rs) == 0 and du.replicas_of(rs) == 0 and
                         du.status_of(rs, "replicas") == 0), key=du.revision)
     return [rs["metadata"]["name"] for rs in cleanable[:max(0, excess)]]
-
-
-def _status(deployment: Obj, new_rs: Obj | None, owned: list[Obj], plan: DeploymentPlan,
-            now: float, created_or_found: str = "") -> Obj:
-    """The Deployment's status and conditions (upstream ``syncRolloutStatus``)."""
-    meta, spec = deployment["metadata"], deployment["spec"]
-    before = deployment.get("status") or {}
-    replicas = int(spec.get("replicas", 1))
-    status: Obj = {
-        "observedGeneration": meta.get("generation", 1),
-        "replicas": sum(du.status_of(rs, "replicas") for rs in owned),
-        "updatedReplicas": du.status_of(new_rs, "replicas") if new_rs and not plan.create else 0,
-        "readyReplicas": sum(du.status_of(rs, "readyReplicas") for rs in owned),
-        "availableReplicas": sum(du.status_of(rs, "availableReplicas") for rs in owned),
-        "conditions": [dict(c) for c in before.get("conditions") or []],
-    }
-    if before.get("collisionCount"):
-        status["collisionCount"] = before["collisionCount"]
-    planned_total = sum(plan.scale.get(rs["metadata"]["name"], du.replicas_of(rs))
-                        for rs in owned)
-    status["unavailableReplicas"] = max(0, planned_total - status["availableReplicas"])
-    stamp = now_iso(now)
-    if status["availableReplicas"] >= replicas - du.max_unavailable(deployment):
-        du.set_condition(status, "Available", "True", "MinimumReplicasAvailable",
-                         "Deployment has minimum availability.", stamp)
-    else:
-        du.set_condition(status, "Available", "False", "MinimumReplicasUnavailable",
-                         "Deployment does not have minimum availability.", stamp)
-    name = (plan.create or new_rs or {"metadata": {"name": ""}})["metadata"]["name"]
-    if created_or_found == "created":
-        du.set_condition(status, "Progressing", "True", "NewReplicaSetCreated",
-                         f'Created new replica set "{name}"', stamp)
-    elif created_or_found == "found":
-        du.set_condition(status, "Progressing", "True", "FoundNewReplicaSet",
-                         f'Found new replica set "{name}"', stamp)
-    if spec.get("progressDeadlineSeconds") is None:
-        return status
-    _progress(deployment, status, before, name, now, plan)
-    return status
-
-
-def _progress(deployment: Obj, status: Obj, before: Obj, name: str, now: float,
-              plan: DeploymentPlan) -> None:
-    spec = deployment["spec"]
-    replicas = int(spec.get("replicas", 1))
-    stamp = now_iso(now)
-    current = du.condition(status, "Progressing")
-    if spec.get("paused"):
-        du.set_condition(status, "Progressing", "Unknown", "DeploymentPaused",
-                         "Deployment is paused", stamp)
-        return
-    if current and current.get("reason") == "DeploymentPaused":
-        du.set_condition(status, "Progressing", "Unknown", "DeploymentResumed",
-                         "Deployment is resumed", stamp)
-        current = du.condition(status, "Progressing")
-    complete = (status["updatedReplicas"] == replicas and status["replicas"] == replicas and
-                status["availableReplicas"] == replicas)
-    moved = (status["updatedReplicas"] > int(before.get("updatedReplicas", 0)) or
-             status["readyReplicas"] > int(before.get("readyReplicas", 0)) or
-             status["availableReplicas"] > int(before.get("availableReplicas", 0)) or
-             int(before.get("replicas", 0)) - int(before.get("updatedReplicas", 0)) >
-             status["replicas"] - status["updatedReplicas"])
-    if complete:
-        du.set_condition(status, "Progressing", "True", "NewReplicaSetAvailable",
-                         f'ReplicaSet "{name}" has successfully progressed.', stamp)
-    elif moved:
-        status["conditions"] = [c for c in status["conditions"] if c["type"] != "Progressing"]
-        du.set_condition(status, "Progressing", "True", "ReplicaSetUpdated",
-                         f'ReplicaSet "{name}" is progressing.', stamp)
-        if current and current.get("status") == "True":
-            for cond in status["conditions"]:
-                if cond["type"] == "Progressing":
-                    cond["lastTransitionTime"] = current.get("lastTransitionTime", stamp)
-    elif current is not None and current.get("reason") != "NewReplicaSetAvailable":
-        since = parse_time(current.get("lastUpdateTime")) or now
-        deadline = since + int(spec["progressDeadlineSeconds"])
-        if current.get("reason") == "ProgressDeadlineExceeded" or now > deadline:
-            du.set_condition(status, "Progressing", "False", "ProgressDeadlineExceeded",
-                             f'ReplicaSet "{name}" has timed out progressing.', stamp)
-        else:
-            plan.requeue_after = max(1.0, deadline - now + 1)

@@ -29,12 +29,24 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from minikube_py.api.quantity import cpu_millis, memory_bytes
+from minikube_py.api import quantity
 
 Obj = dict[str, Any]
 FILTER_EFFECTS = ("NoSchedule", "NoExecute")
+
+
+@lru_cache(maxsize=4096)
+def cpu_millis(value: str | int | float) -> int:
+    """Cached: a scheduling cycle converts the same few quantities thousands of times."""
+    return quantity.cpu_millis(value)
+
+
+@lru_cache(maxsize=4096)
+def memory_bytes(value: str | int | float) -> int:
+    return quantity.memory_bytes(value)
 
 
 @dataclass

@@ -159,6 +159,7 @@ class Scheduler:
         pod = self.pending.get(name, namespace)
         if pod is None or not self._wants(pod, key):
             return None
+        pod = {**pod, "kind": "Pod", "apiVersion": "v1"}
         nodes, by_node = self.snapshot()
         fits, reasons = filter_nodes(pod, nodes, by_node)
         if not fits:

@@ -1,0 +1,51 @@
+"""kube-controller-manager, small: run every controller of the cluster in one process.
+
+Upstream's controller manager is one binary holding dozens of control loops; ours holds
+four, each an independent :class:`~minikube_py.controllers.base.Controller` with its own
+informers and work queue, all talking to the API server through the same :class:`Client`:
+
+- ``deployment``  -> ReplicaSets per pod-template version, rollouts, rollbacks
+- ``replicaset``  -> pods (self-healing, scaling)
+- ``garbage-collector`` -> cascading deletion through ``ownerReferences``
+- ``namespace``   -> emptying namespaces being deleted
+
+See them work with ``kubectl get events -w`` and the ``minikube_py.controllers`` loggers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from minikube_py.client import Client
+from minikube_py.controllers.base import Controller
+from minikube_py.controllers.deployment import DeploymentController
+from minikube_py.controllers.gc import GarbageCollector
+from minikube_py.controllers.namespace import NamespaceController
+from minikube_py.controllers.replicaset import ReplicaSetController
+
+log = logging.getLogger(__name__)
+
+
+class ControllerManager:
+    """Starts and stops all controllers; ``controllers`` maps a name to each one."""
+
+    def __init__(self, client: Client, workers: int = 2) -> None:
+        self.client = client
+        self.controllers: dict[str, Controller] = {
+            "deployment": DeploymentController(client, workers),
+            "replicaset": ReplicaSetController(client, workers),
+            "garbage-collector": GarbageCollector(client),
+            "namespace": NamespaceController(client),
+        }
+        self._started: list[Controller] = []
+
+    def start(self) -> None:
+        for name, controller in self.controllers.items():
+            controller.start()
+            self._started.append(controller)
+            log.info("Started controller controller=%s", name)
+
+    def stop(self) -> None:
+        for controller in reversed(self._started):
+            controller.stop()
+        self._started.clear()
