@@ -8,6 +8,11 @@ Deployment and a Service). Each object must be a mapping that says what it is, w
 YAML is converted to the JSON data model, as the real tools do: dates stay strings
 (``2024-01-01`` is not turned into a date object), so every object can be sent as JSON.
 
+Text copied from web pages or notes often indents with non-breaking spaces (U+00A0) — the
+study note's own ``Nginx-deployment.yml`` does. YAML does not count them as indentation, so
+every key would silently change (``"\xa0 name"``). We read such indentation as plain spaces
+and say so through the ``warn`` callback.
+
 Errors say where to look: the file, the document number (1 = first document) and the line
 the YAML parser stopped at, e.g.
 ``examples/x.yml: document 2: while parsing a block mapping (line 3, column 1): expected
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -27,6 +33,8 @@ from minikube_py.errors import ManifestError
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 Manifest = tuple[str, int, dict[str, Any]]
+Warn = Callable[[str], None]
+NBSP = "\u00a0"
 
 
 class _Loader(yaml.SafeLoader):
@@ -65,9 +73,27 @@ def _check_object(obj: object, where: str) -> dict[str, Any]:
     return obj
 
 
-def parse_manifests(text: str, source: str) -> list[Manifest]:
+def fix_indentation(text: str) -> tuple[str, list[int]]:
+    """Turn non-breaking spaces in the indentation of each line into plain spaces; returns
+    the new text and the (1-based) numbers of the lines that changed."""
+    lines = text.split("\n")
+    changed = []
+    for i, line in enumerate(lines):
+        stripped = line.lstrip(" \t" + NBSP)
+        indent = line[: len(line) - len(stripped)]
+        if NBSP in indent:
+            lines[i] = indent.replace(NBSP, " ") + stripped
+            changed.append(i + 1)
+    return "\n".join(lines), changed
+
+
+def parse_manifests(text: str, source: str, warn: Warn | None = None) -> list[Manifest]:
     """All objects in ``text``: ``(source, document index from 0, object)``; empty documents
     are skipped; ``kind: List`` objects are unpacked."""
+    text, fixed = fix_indentation(text)
+    if fixed and warn is not None:
+        warn(f"{source}: lines {fixed[0]}-{fixed[-1]} are indented with non-breaking spaces "
+             "(U+00A0, common in text copied from web pages); read them as plain spaces")
     out: list[Manifest] = []
     parsed = 0  # documents read so far; an error is in document parsed + 1
     try:
@@ -104,11 +130,11 @@ def _parse_json(text: str, source: str) -> list[Manifest]:
     return parse_manifests(json.dumps(doc), source)
 
 
-def load_manifests(path: str) -> list[Manifest]:
+def load_manifests(path: str, warn: Warn | None = None) -> list[Manifest]:
     """Objects from a file, a directory (``*.yaml``, ``*.yml``, ``*.json``, sorted, not
     recursive) or ``-`` (standard input), as ``(source, document index, object)``."""
     if path == "-":
-        return parse_manifests(sys.stdin.read(), "<stdin>")
+        return parse_manifests(sys.stdin.read(), "<stdin>", warn)
     if os.path.isdir(path):
         names = sorted(n for n in os.listdir(path) if n.endswith(EXTENSIONS))
         if not names:
@@ -116,9 +142,9 @@ def load_manifests(path: str) -> list[Manifest]:
                                        "no *.yaml, *.yml or *.json files in the directory")
         out: list[Manifest] = []
         for name in names:
-            out += load_manifests(os.path.join(path, name))
+            out += load_manifests(os.path.join(path, name), warn)
         return out
     text = _read(path)
     if path.endswith(".json"):
         return _parse_json(text, path)
-    return parse_manifests(text, path)
+    return parse_manifests(text, path, warn)

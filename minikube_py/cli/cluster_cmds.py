@@ -161,13 +161,13 @@ def down(ctx: Context, purge: bool) -> None:
 @pass_context
 def status(ctx: Context) -> None:
     """Is the cluster running? Its API server, nodes and pods."""
-    from minikube_py.cli.kubeconfig import client_for
+    from minikube_py.cli.kubeconfig import find_target, make_client
 
     pid = up_pid(ctx)
-    click.echo(f"minikube-py: {'running (pid %d)' % pid if pid else 'stopped'}")
+    click.echo("minikube-py: " + (f"running (pid {pid})" if pid else "stopped"))
     if pid is None:
         return
-    client = client_for(ctx)
+    client = make_client(find_target(ctx.state_dir))
     try:
         healthy = client.request("GET", "/readyz", accept="*/*")
     except MinikubeError as e:

@@ -32,6 +32,7 @@ from minikube_py.cli import printers as p
 from minikube_py.cli.apply import apply_object, qualified_kind, resource_of, server_error
 from minikube_py.cli.context import Context, pass_context
 from minikube_py.cli.kubeconfig import Target, find_target, make_client
+from minikube_py.cli.output import warn
 from minikube_py.client import ApiError, Client
 from minikube_py.errors import MinikubeError
 
@@ -124,7 +125,7 @@ def apply(kube: Kube, filenames: tuple[str, ...], validate: str) -> None:
                   "false": "Ignore"}[validate]
     failed = False
     for filename in filenames:
-        for source, _, obj in load_manifests(filename):
+        for source, _, obj in load_manifests(filename, warn=warn):
             try:
                 outcome = apply_object(kube.client, obj, kube.namespace, source, validation)
             except MinikubeError as e:
@@ -258,7 +259,7 @@ def delete(kube: Kube, args: tuple[str, ...], filenames: tuple[str, ...],
     """Delete objects by name, by manifest or by label (background cascading)."""
     todo: list[tuple[Resource, str, str | None, str]] = []  # resource, name, ns, source
     for filename in filenames:
-        for source, _, obj in load_manifests(filename):
+        for source, _, obj in load_manifests(filename, warn=warn):
             resource = resource_of(obj)
             meta = obj.get("metadata") or {}
             ns = (meta.get("namespace") or kube.namespace) if resource.namespaced else None

@@ -22,7 +22,7 @@ import click
 from minikube_py import node as nodelib
 from minikube_py.api.manifest import load_manifests
 from minikube_py.cli.context import Context, pass_context
-from minikube_py.cli.output import age, print_table
+from minikube_py.cli.output import age, print_table, warn
 from minikube_py.config import NodeConfig
 from minikube_py.errors import MinikubeError
 from minikube_py.kubelet.status import display_status
@@ -58,7 +58,7 @@ def run(ctx: Context, filename: str, dry_run: bool, wait: bool, timeout: float,
     """Run the Pod(s) in a manifest."""
     config = _config(ctx, **overrides)
     pods = []
-    for source, index, obj in load_manifests(filename):
+    for source, index, obj in load_manifests(filename, warn=warn):
         try:
             pods.append(nodelib.admit_pod(config, obj))
         except MinikubeError as e:

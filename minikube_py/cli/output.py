@@ -35,3 +35,8 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     for row in [headers, *rows]:
         cells = [str(c).ljust(w) for c, w in zip(row, widths, strict=True)]
         click.echo("   ".join(cells).rstrip())
+
+
+def warn(message: str) -> None:
+    """A warning on stderr, as kubectl prints them: ``Warning: ...``."""
+    click.echo(f"Warning: {message}", err=True)

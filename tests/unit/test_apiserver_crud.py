@@ -10,11 +10,17 @@ from typing import Any
 
 import pytest
 
-from minikube_py.api.resources import lookup
+from minikube_py.api.resources import Resource, lookup
 from minikube_py.apiserver.server import APIServer
 from minikube_py.client import ApiError, Client
 
-PODS, DEPLOY, SVC, NS, NODES = (lookup(n) for n in ("pods", "deploy", "svc", "ns", "nodes"))
+
+def resource(name: str) -> Resource:
+    found = lookup(name)
+    assert found is not None, name
+    return found
+
+PODS, DEPLOY, SVC, NS, NODES = (resource(n) for n in ("pods", "deploy", "svc", "ns", "nodes"))
 
 
 @pytest.fixture()

@@ -7,18 +7,25 @@ HOME is a temporary directory so that every test starts with an empty discovery 
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from minikube_py.api.resources import lookup
+from minikube_py.api.resources import Resource, lookup
 from minikube_py.apiserver.server import APIServer
 from minikube_py.client import Client
+
+
+def resource(name: str) -> Resource:
+    found = lookup(name)
+    assert found is not None, name
+    return found
 
 KUBECTL = shutil.which("kubectl")
 SEED_MANIFEST = Path(__file__).resolve().parents[2] / "examples" / "nginx-deployment.yml"
@@ -85,8 +92,8 @@ def test_kubectl_apply_strict_rejects_the_seed_service_but_creates_the_deploymen
     assert done.returncode != 0
     assert "deployment.apps/nginx-deployment created" in done.stdout
     assert 'unknown field "spec.ports[0].type"' in done.stderr
-    assert client.find(lookup("deploy"), "nginx-deployment", "default") is not None
-    assert client.find(lookup("svc"), "nginx-svc", "default") is None
+    assert client.find(resource("deploy"), "nginx-deployment", "default") is not None
+    assert client.find(resource("svc"), "nginx-svc", "default") is None
 
 
 def test_kubectl_apply_with_validate_warn_creates_both_and_shows_the_warning(
@@ -95,7 +102,7 @@ def test_kubectl_apply_with_validate_warn_creates_both_and_shows_the_warning(
     done = kubectl("apply", "--validate=warn", "-f", manifest)
     assert 'Warning: unknown field "spec.ports[0].type"' in done.stderr
     assert "service/nginx-svc created" in done.stdout
-    assert client.get(lookup("svc"), "nginx-svc", "default")["spec"]["ports"][0]["port"] == 8080
+    assert client.get(resource("svc"), "nginx-svc", "default")["spec"]["ports"][0]["port"] == 8080
     again = kubectl("apply", "--validate=warn", "-f", manifest)
     assert "deployment.apps/nginx-deployment unchanged" in again.stdout
 
@@ -110,7 +117,7 @@ def test_kubectl_get_scale_yaml_and_delete(cluster: tuple[Kubectl, Client],
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": "nginx-1", "labels": {"app": "nginx"}},
            "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}
-    client.create(lookup("pods"), pod, "default")
+    client.create(resource("pods"), pod, "default")
     assert "nginx-1" in kubectl("get", "pods", "-l", "app=nginx").stdout
     assert "No resources found" in kubectl("get", "pods", "-l", "app=other").stderr
     kubectl("scale", "deploy/nginx-deployment", "--replicas=3")
@@ -118,7 +125,7 @@ def test_kubectl_get_scale_yaml_and_delete(cluster: tuple[Kubectl, Client],
     assert "replicas: 3" in yaml_out and "generation: 2" in yaml_out
     done = kubectl("delete", "-f", manifest)
     assert 'deployment.apps "nginx-deployment" deleted' in done.stdout
-    assert client.find(lookup("deploy"), "nginx-deployment", "default") is None
+    assert client.find(resource("deploy"), "nginx-deployment", "default") is None
 
 
 def test_kubectl_get_pods_watch_prints_a_line_for_a_new_pod(
@@ -129,7 +136,7 @@ def test_kubectl_get_pods_watch_prints_a_line_for_a_new_pod(
         time.sleep(2.0)  # discovery, list, then the watch request
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "watched"},
                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
-        client.create(lookup("pods"), pod, "default")
+        client.create(resource("pods"), pod, "default")
         line = read_line_with(proc, "watched", 20.0)
         assert "Pending" in line
     finally:
@@ -139,19 +146,23 @@ def test_kubectl_get_pods_watch_prints_a_line_for_a_new_pod(
 
 def read_line_with(proc: subprocess.Popen[str], text: str, seconds: float) -> str:
     """Read kubectl's output until a line containing ``text`` (or fail after ``seconds``)."""
-    import selectors
-
+    lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
-    chooser = selectors.DefaultSelector()
-    chooser.register(proc.stdout, selectors.EVENT_READ)
+    stdout = proc.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     deadline = time.monotonic() + seconds
-    seen: list[Any] = []
+    seen: list[str] = []
     while time.monotonic() < deadline:
-        if chooser.select(timeout=0.5):
-            line = proc.stdout.readline()
-            if not line:
-                break
-            seen.append(line)
-            if text in line:
-                return line
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if text in line:
+            return line
     raise AssertionError(f"no line with {text!r} in {seen!r}")

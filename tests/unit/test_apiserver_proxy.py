@@ -21,11 +21,17 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from minikube_py.api.resources import lookup
+from minikube_py.api.resources import Resource, lookup
 from minikube_py.apiserver.server import APIServer
 from minikube_py.client import ApiError, Client
 
-PODS, NODES = lookup("pods"), lookup("nodes")
+
+def resource(name: str) -> Resource:
+    found = lookup(name)
+    assert found is not None, name
+    return found
+
+PODS, NODES = resource("pods"), resource("nodes")
 
 
 async def container_logs(request: web.Request) -> web.StreamResponse:

@@ -11,11 +11,17 @@ from typing import Any
 
 import pytest
 
-from minikube_py.api.resources import lookup
+from minikube_py.api.resources import Resource, lookup
 from minikube_py.apiserver.server import APIServer
 from minikube_py.client import Client
 
-PODS = lookup("pods")
+
+def resource(name: str) -> Resource:
+    found = lookup(name)
+    assert found is not None, name
+    return found
+
+PODS = resource("pods")
 
 
 @pytest.fixture()

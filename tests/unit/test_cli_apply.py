@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 from minikube_py.cli.apply import (
     LAST_APPLIED,
@@ -17,7 +18,7 @@ from minikube_py.cli.smp import three_way_patch
 
 
 def deployment(image: str = "nginx:1.25", replicas: int | None = 2, **spec: object) -> dict:
-    obj = {"apiVersion": "apps/v1", "kind": "Deployment",
+    obj: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment",
            "metadata": {"name": "web", "namespace": "default"},
            "spec": {"selector": {"matchLabels": {"app": "web"}},
                     "template": {"metadata": {"labels": {"app": "web"}},
@@ -98,7 +99,7 @@ def test_switching_to_recreate_retains_only_the_type_key() -> None:
 
 
 def test_service_ports_merge_by_port_number() -> None:
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+    svc: dict[str, Any] = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
            "spec": {"selector": {"app": "web"},
                     "ports": [{"port": 80, "targetPort": 8080}, {"port": 443}]}}
     new = copy.deepcopy(svc)
