@@ -32,7 +32,7 @@ from minikube_py.cli import printers as p
 from minikube_py.cli.apply import apply_object, qualified_kind, resource_of, server_error
 from minikube_py.cli.context import Context, pass_context
 from minikube_py.cli.kubeconfig import Target, find_target, make_client
-from minikube_py.cli.output import warn
+from minikube_py.cli.output import DURATION, warn
 from minikube_py.client import ApiError, Client
 from minikube_py.errors import MinikubeError
 
@@ -250,7 +250,8 @@ def _with_type(resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
 @click.option("--grace-period", type=int, default=-1, help="Seconds a pod gets to stop "
               "(-1: the pod's own; 0 with --force: at once).")
 @click.option("--force", is_flag=True, help="With --grace-period=0: do not wait.")
-@click.option("--timeout", type=float, default=0, help="Seconds to wait (0: no limit).")
+@click.option("--timeout", type=DURATION, default=0,
+              help="How long to wait, e.g. 30s or 5m (0: no limit).")
 @click.option("--ignore-not-found", is_flag=True, help="Missing objects are not an error.")
 @kube_command
 def delete(kube: Kube, args: tuple[str, ...], filenames: tuple[str, ...],
@@ -409,7 +410,8 @@ def _deployment(args: tuple[str, ...]) -> str:
 
 @rollout.command("status")
 @click.argument("args", nargs=-1, required=True)
-@click.option("--timeout", type=float, default=0, help="Seconds to wait (0: no limit).")
+@click.option("--timeout", type=DURATION, default=0,
+              help="How long to wait, e.g. 30s or 5m (0: no limit).")
 @click.option("-w", "--watch", type=click.BOOL, default=True, show_default=True,
               help="Wait for the rollout to finish (--watch=false: print once).")
 @kube_command

@@ -40,3 +40,29 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 def warn(message: str) -> None:
     """A warning on stderr, as kubectl prints them: ``Warning: ...``."""
     click.echo(f"Warning: {message}", err=True)
+
+
+class Duration(click.ParamType):
+    """kubectl-style durations: ``30s``, ``5m``, ``1h30m``, ``250ms`` or plain seconds."""
+
+    name = "duration"
+    _units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        import re
+
+        text = str(value).strip()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            self.fail(f"{value!r} is not a duration (examples: 30s, 5m, 1h30m)", param, ctx)
+        return sum(float(n) * self._units[u] for n, u in parts)
+
+
+DURATION = Duration()
