@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# The main job: run the study note's nginx pod on this node and fetch its welcome page.
-# (Run scripts/install.sh first.)
+# The main job: start the cluster, apply the study note's manifest (a Deployment running
+# nginx and a Service), wait for the rollout, and fetch nginx's welcome page from the pod.
+# (Run scripts/install.sh first. Stop everything with: .venv/bin/minikube-py down)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mk=.venv/bin/minikube-py
-$mk node run -f examples/nginx-pod.yml --timeout 600
-$mk node pods
-ip=$($mk node pods -o json | .venv/bin/python -c \
-  'import json,sys; print([p for p in json.load(sys.stdin)["items"] if p["metadata"]["name"]=="nginx"][0]["status"]["podIP"])')
+if ! $mk status | grep -q running; then
+  $mk up --detach
+fi
+$mk apply -f examples/nginx-deployment.yml
+echo "==> waiting for the rollout (the first run builds the nginx image, about 30 s)"
+$mk rollout status deployment/nginx-deployment --timeout 10m
+$mk get deployments,replicasets,pods -o wide
+ip=$($mk get pods -l app=nginx -o json | .venv/bin/python -c \
+  'import json,sys; print(json.load(sys.stdin)["items"][0]["status"]["podIP"])')
 echo "==> curl http://$ip/"
 curl -s --max-time 10 "http://$ip/" | grep -o '<title>.*</title>'
-echo "==> try: $mk node inspect nginx"
+echo "==> next: $mk describe pods | kubectl --kubeconfig /var/lib/minikube-py/kubeconfig get pods"
