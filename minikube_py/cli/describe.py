@@ -20,7 +20,8 @@ from email.utils import formatdate
 from typing import Any
 
 from minikube_py.api.resources import Resource, lookup
-from minikube_py.cli.printers import FLUSH, human_duration, tabwrite
+from minikube_py.apiserver.tables import human_duration
+from minikube_py.cli.printers import FLUSH, tabwrite
 from minikube_py.cli.rollout import owned_replicasets, revision_of, selector_text
 from minikube_py.client import Client
 

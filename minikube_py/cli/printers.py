@@ -139,34 +139,6 @@ def dump(obj: Any, output: str) -> str:
     return text.rstrip("\n")
 
 
-def human_duration(seconds: float) -> str:
-    """apimachinery's ``HumanDuration`` (``describe``'s ages): ``90s``, ``5m3s``, ``2d3h``."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 120:
-        return f"{s}s"
-    minutes, hours = s // 60, s // 3600
-    if minutes < 10:
-        return f"{minutes}m" if s % 60 == 0 else f"{minutes}m{s % 60}s"
-    if minutes < 180:
-        return f"{minutes}m"
-    if hours < 8:
-        return f"{hours}h" if minutes % 60 == 0 else f"{hours}h{minutes % 60}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d" if hours % 24 == 0 else f"{hours // 24}d{hours % 24}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if days == 0 else f"{hours // 24 // 365}y{days}d"
-    return f"{hours // 24 // 365}y"
-
-
 def _tab_block(lines: list[list[str]], padding: int, widths: list[int], start: int,
                end: int, out: list[str]) -> None:
     """Go's ``tabwriter.format``: a column block is the run of consecutive lines that have

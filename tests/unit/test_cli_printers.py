@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from minikube_py.apiserver.tables import human_duration
 from minikube_py.cli.kubeconfig import parse_kubeconfig
-from minikube_py.cli.printers import as_list, dump, human_duration, print_table, tabwrite
+from minikube_py.cli.printers import as_list, dump, print_table, tabwrite
 
 
 def pod_table() -> dict:
