@@ -2,15 +2,22 @@
 
 The study note's components, started in the order a real cluster needs them:
 
-1. the **store** (SQLite, ``<state>/store.db``) and the **API server** on 127.0.0.1:6443;
-2. a **kubeconfig** (``<state>/kubeconfig``) so that the CLI and the real ``kubectl`` find it;
+1. the **store** (SQLite, ``<state>/store.db``) and the **API server** on
+   https://127.0.0.1:6443, with a CA made at the first start (``<state>/pki/``, see
+   :mod:`minikube_py.clusterauth`), client certificates or tokens, and RBAC;
+2. a **kubeconfig** (``<state>/kubeconfig``, with the CA and the admin's certificate) so that
+   the CLI and the real ``kubectl`` find and trust it;
 3. the **controller manager** (Deployment, ReplicaSet, garbage collector, namespace);
 4. the **scheduler**;
 5. the **kubelet**: it prepares the node (bridge, cgroups), serves logs and exec on the
-   node's address, registers its Node and runs the pods bound to it.
+   node's address, registers its Node and runs the pods bound to it;
+6. **kube-proxy**: Services and Endpoints become nftables rules (``docs/services.md``);
+7. **cluster DNS** (:mod:`minikube_py.dns`) on the bridge's address, reached by pods as the
+   Service ``kube-system/kube-dns``, 10.96.0.10.
 
 They share nothing but the API server's URL: the scheduler, controllers and kubelet use the
-same REST client they would use across machines. Stopping ``up`` stops the components and
+same REST client they would use across machines, each with its own client certificate
+(:func:`make_internal_client`). Stopping ``up`` stops the components and
 leaves the pods' containers running, as stopping a real kubelet does; ``down`` also removes
 what the node created.
 """
@@ -20,12 +27,21 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import yaml
 
-from minikube_py.client import Client
+from minikube_py.clusterauth import (  # noqa: F401 (kubeconfig: re-exported)
+    authenticator,
+    ensure_cluster_pki,
+    kubeconfig,
+    make_internal_client,
+    user_kubeconfig,
+)
 from minikube_py.config import NodeConfig
+from minikube_py.controllers.nodelifecycle import DEFAULT_GRACE_PERIOD
+from minikube_py.dns.kubedns import CLUSTER_DNS_IP
+from minikube_py.kubelet import apisource
 from minikube_py.kubelet.apisource import ApiSource
 from minikube_py.kubelet.kubelet import Kubelet
 from minikube_py.kubelet.server import KubeletServer
@@ -39,6 +55,9 @@ class ClusterConfig:
     api_host: str = "127.0.0.1"
     api_port: int = 6443
     kubelet_port: int = 10250
+    dns_port: int = 53  # the cluster DNS server's port on the bridge address (Step 7)
+    node_monitor_grace_period: float = DEFAULT_GRACE_PERIOD  # seconds without heartbeat
+    tls: bool = True  # HTTPS + authentication + RBAC; False = plain HTTP (--insecure-http)
 
     @property
     def store_path(self) -> str:
@@ -50,18 +69,7 @@ class ClusterConfig:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.api_host}:{self.api_port}"
-
-
-def kubeconfig(url: str, name: str = "minikube-py") -> dict:
-    """A kubeconfig with one cluster, one user and one context, all named ``name``."""
-    return {
-        "apiVersion": "v1", "kind": "Config", "current-context": name, "preferences": {},
-        "clusters": [{"name": name, "cluster": {"server": url}}],
-        "users": [{"name": name, "user": {}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name,
-                                                "namespace": "default"}}],
-    }
+        return f"{'https' if self.tls else 'http'}://{self.api_host}:{self.api_port}"
 
 
 def write_kubeconfig(config: ClusterConfig) -> str:
@@ -69,7 +77,8 @@ def write_kubeconfig(config: ClusterConfig) -> str:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        yaml.safe_dump(kubeconfig(config.api_url), f, sort_keys=False)
+        yaml.safe_dump(user_kubeconfig(config.api_url, config.node.state_dir), f,
+                       sort_keys=False)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     return path
@@ -91,32 +100,43 @@ class Cluster:
         3. controller manager
         4. scheduler
         5. kubelet: node prepared, server for logs/exec, registered, pods watched
+        6. kube-proxy: Services -> nftables table ``<nft_table>-proxy`` (``minikube_py.proxy``)
+        7. cluster DNS on the bridge address, behind the Service kube-system/kube-dns
         """
+        from minikube_py.apiserver.rbac import RBACAuthorizer
         from minikube_py.apiserver.server import APIServer
         from minikube_py.controllers.manager import ControllerManager
         from minikube_py.scheduler.scheduler import Scheduler
 
         cfg = self.config
         os.makedirs(cfg.node.state_dir, exist_ok=True)
-        # Step 1: store + API server.
-        api = APIServer(cfg.store_path, host=cfg.api_host, port=cfg.api_port)
+        # Step 1: store + API server (TLS: the PKI is made at the first start).
+        tls = ensure_cluster_pki(cfg) if cfg.tls else None
+        api = APIServer(cfg.store_path, host=cfg.api_host, port=cfg.api_port, tls=tls,
+                        authenticator=authenticator(cfg) if tls else None,
+                        authorizer=RBACAuthorizer() if tls else None)
         api.start()
         self._stops.append(("API server", api))
         log.info("Started API server url=%s store=%s", cfg.api_url, cfg.store_path)
         # Step 2: kubeconfig.
         write_kubeconfig(cfg)
         # Step 3: controllers.
-        controllers = ControllerManager(Client(cfg.api_url, user_agent="controller-manager"))
+        controllers = ControllerManager(make_internal_client(cfg, "controller-manager"),
+                                        node_monitor_grace_period=cfg.node_monitor_grace_period)
         controllers.start()
         self._stops.append(("controller manager", controllers))
         # Step 4: scheduler.
-        scheduler = Scheduler(Client(cfg.api_url, user_agent="scheduler"))
+        scheduler = Scheduler(make_internal_client(cfg, "scheduler"))
         scheduler.start()
         self._stops.append(("scheduler", scheduler))
-        # Step 5: kubelet.
-        client = Client(cfg.api_url, user_agent=f"kubelet/{cfg.node.node_name}")
+        # Step 5: kubelet. It heartbeats several times per grace period (upstream: every
+        # 10 s for a 40 s grace), so a short grace period shortens the heartbeat period.
+        apisource.HEARTBEAT_PERIOD = min(apisource.HEARTBEAT_PERIOD,
+                                         cfg.node_monitor_grace_period / 4)
+        client = make_internal_client(cfg, f"kubelet/{cfg.node.node_name}")
         source = ApiSource(client, cfg.node, cfg.kubelet_port)
-        kubelet = Kubelet(cfg.node, source)
+        kubelet = Kubelet(replace(cfg.node, cluster_dns=cfg.node.cluster_dns or CLUSTER_DNS_IP),
+                          source)  # pods' resolv.conf: nameserver 10.96.0.10 (Step 7)
         kubelet.prepare_node()
         server = KubeletServer(cfg.node, self._lookup, cfg.node.network.gateway,
                                cfg.kubelet_port)
@@ -127,8 +147,29 @@ class Cluster:
                                                 daemon=True)
         self._kubelet_thread.start()
         self._stops.append(("kubelet", kubelet))
+        # Step 6: kube-proxy (stopping it leaves its table; `down` deletes it).
+        from minikube_py.proxy import Proxier, ProxyConfig
+        proxier = Proxier(make_internal_client(cfg, "kube-proxy"),
+                          ProxyConfig.from_node(cfg.node))
+        proxier.start()
+        self._stops.append(("kube-proxy", proxier))
+        # Step 7: cluster DNS.
+        self._start_dns()
         log.info("Cluster is up api=%s node=%s kubeconfig=%s", cfg.api_url,
                  cfg.node.node_name, cfg.kubeconfig_path)
+
+    def _start_dns(self) -> None:
+        """The DNS server on the bridge's own address, then the Service 10.96.0.10 and its
+        hand-written Endpoints pointing there (kube-proxy DNATs one to the other)."""
+        from minikube_py.dns import ClusterDNS, ensure_kube_dns
+
+        cfg = self.config
+        address = cfg.node.network.gateway
+        client = make_internal_client(cfg, "cluster-dns")
+        dns = ClusterDNS(client, address, cfg.dns_port, zone=cfg.node.cluster_domain)
+        dns.start()
+        self._stops.append(("cluster DNS", dns))
+        ensure_kube_dns(client, address, dns.port)
 
     def _lookup(self, namespace: str, name: str) -> dict | None:
         if self.kubelet is None:

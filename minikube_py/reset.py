@@ -1,10 +1,10 @@
 """``node reset``: remove everything the node created, and nothing else.
 
 In order: stop the kubelet; kill every pod (containers, sandboxes, veths, IPs, cgroups,
-logs); delete the bridge and the project's nftables table; remove the cgroup parent; sweep
-network namespaces and veths that carry the node's prefix but belong to no pod (left by a
-crash); remove the state directory. The image cache survives unless ``--images`` is given,
-because building the nginx image takes half a minute.
+logs); delete the bridge, the project's nftables table and kube-proxy's; remove the cgroup
+parent; sweep network namespaces and veths that carry the node's prefix but belong to no
+pod (left by a crash); remove the state directory. The image cache survives unless
+``--images`` is given, because building the nginx image takes half a minute.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from minikube_py.config import NodeConfig
 from minikube_py.kubelet.kubelet import node_pod_uids
 from minikube_py.kubelet.sources import append_event
 from minikube_py.kubelet.sync import NodeContext, kill_pod
+from minikube_py.proxy import delete_proxy_table, proxy_table
 from runtime.cgroups import detect_driver
 from runtime.images import ImageStore
 
@@ -49,6 +50,8 @@ def reset_node(config: NodeConfig, remove_images: bool = False,
         yield f"deleted pod {namespace}/{name}"
     bridge.delete_bridge(config.network)
     yield f"deleted bridge {config.bridge} and nftables table {config.nft_table}"
+    if delete_proxy_table(proxy_table(config.nft_table)):
+        yield f"deleted kube-proxy's nftables table {proxy_table(config.nft_table)}"
     cgroups.kill_all(config.cgroup_parent)
     cgroups.delete(config.cgroup_parent)
     yield f"deleted cgroup {config.cgroup_parent}"

@@ -71,6 +71,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "Service", "services", short_names=("svc",), categories=("all",),
              subresources=("status",)),
     Resource("", "v1", "Endpoints", "endpoints", short_names=("ep",), singular="endpoints"),
+    Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     Resource("", "v1", "Node", "nodes", namespaced=False, short_names=("no",),
              subresources=("status",)),
     Resource("", "v1", "Namespace", "namespaces", namespaced=False, short_names=("ns",),
@@ -81,6 +82,13 @@ RESOURCES: tuple[Resource, ...] = (
              categories=("all",), subresources=("status", "scale")),
     Resource("apps", "v1", "ReplicaSet", "replicasets", short_names=("rs",),
              categories=("all",), subresources=("status", "scale")),
+    # RBAC: who may do what (read by minikube_py/apiserver/auth.py on every request).
+    Resource("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    Resource("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles",
+             namespaced=False),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
+             namespaced=False),
 )
 
 _BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES}

@@ -27,6 +27,10 @@ import sys
 from typing import Any
 
 from minikube_py.api.resources import RESOURCES, Resource
+from minikube_py.apiserver import metrics
+
+#: What discovery lists: the stored kinds plus metrics.k8s.io (served, never stored).
+SERVED: tuple[Resource, ...] = RESOURCES + metrics.RESOURCES
 
 DISCOVERY_TYPES = {
     "v2": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
@@ -71,7 +75,7 @@ def discovery_version(accept: str) -> str | None:
 def groups() -> dict[str, list[str]]:
     """{group: [versions]} in table order; the core group is ""."""
     out: dict[str, list[str]] = {}
-    for r in RESOURCES:
+    for r in SERVED:
         versions = out.setdefault(r.group, [])
         if r.version not in versions:
             versions.append(r.version)
@@ -112,7 +116,7 @@ def aggregated(core: bool, version: str) -> dict[str, Any]:
             continue
         items.append({"metadata": {"name": group}, "versions": [
             {"version": v, "freshness": "Current",
-             "resources": [aggregated_resource(r) for r in RESOURCES
+             "resources": [aggregated_resource(r) for r in SERVED
                            if r.group == group and r.version == v]} for v in versions]})
     return {"kind": "APIGroupDiscoveryList", "apiVersion": f"apidiscovery.k8s.io/{version}",
             "metadata": {}, "items": items}
@@ -139,7 +143,7 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
     if version not in groups().get(group, []):
         return None
     resources: list[dict[str, Any]] = []
-    for r in RESOURCES:
+    for r in SERVED:
         if r.group != group or r.version != version:
             continue
         entry: dict[str, Any] = {"name": r.plural, "singularName": r.singular_name,

@@ -19,6 +19,7 @@ and after a ``kubectl label pod x a=b``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 from collections.abc import Callable
@@ -29,11 +30,14 @@ import aiohttp
 import yaml
 from aiohttp import web
 
+from minikube_py.api.fields import FieldPath, not_supported
 from minikube_py.api.resources import Resource, find_resource
 from minikube_py.apiserver import patch as patching
 from minikube_py.apiserver import registry, selectors, tables
 from minikube_py.apiserver import status as st
+from minikube_py.apiserver.allocators import ServiceAllocator
 from minikube_py.apiserver.registry import Target
+from minikube_py.errors import ValidationError
 from minikube_py.store.backend import Backend, Conflict, KeyExists, KeyNotFound
 
 PATCH_TYPES = {
@@ -43,6 +47,7 @@ PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
 }
 NAMESPACES = find_resource("", "namespaces")
+PROPAGATION_POLICIES = ["Foreground", "Background", "Orphan"]
 
 # What the application object carries (``request.app[STORE]``).
 STORE: web.AppKey[Backend] = web.AppKey("store")
@@ -51,6 +56,7 @@ HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
 NODE_PROXY: web.AppKey[Any] = web.AppKey("node_proxy")
 VERSION: web.AppKey[str] = web.AppKey("version")
 WATCHES: web.AppKey[set[Any]] = web.AppKey("watches")
+SERVICES: web.AppKey[ServiceAllocator] = web.AppKey("service_allocator")
 UPDATE_RETRIES = 8
 
 
@@ -93,16 +99,39 @@ async def write(request: web.Request, target: Target, obj: dict[str, Any], expec
     return as_object(obj, revision)
 
 
+def service_guard(request: web.Request, target: Target) -> Any:
+    """Around a Service write: one at a time, then its ClusterIP/NodePorts settled from the
+    store (:mod:`.allocators`). Other kinds: nothing."""
+    allocator = request.app.get(SERVICES)
+    if allocator is None or target.resource.kind != "Service" or target.subresource:
+        return contextlib.nullcontext()
+
+    async def stored() -> dict[str, Any] | None:
+        kv = await call(request, request.app[STORE].get, target.key)
+        return None if kv is None else dict(kv.value)
+
+    return allocator.writing(target.key, stored)
+
+
 async def guaranteed_update(request: web.Request, target: Target,
                             mutate: Callable[[dict[str, Any]], dict[str, Any]],
                             required_version: str | None = None) -> dict[str, Any]:
     """Read, change, compare-and-swap; retry on a concurrent write (upstream's
     ``GuaranteedUpdate``). A ``required_version`` that is not current is a 409 Conflict."""
+    async with service_guard(request, target):
+        return await _guaranteed_update(request, target, mutate, required_version)
+
+
+async def _guaranteed_update(request: web.Request, target: Target,
+                             mutate: Callable[[dict[str, Any]], dict[str, Any]],
+                             required_version: str | None) -> dict[str, Any]:
     for _ in range(UPDATE_RETRIES):
         current, revision = await read(request, target)
         if required_version and required_version != str(revision):
             raise st.conflict(target.resource, str(target.name))
         new = mutate(current)
+        if not target.subresource and SERVICES in request.app:
+            new = registry.allocate_service(request.app[SERVICES], target.key, new, current)
         try:
             return await write(request, target, new, revision)
         except Conflict:
@@ -120,7 +149,11 @@ def content_kind(request: web.Request) -> str:
 
 async def read_body(request: web.Request, allow_yaml: bool = True) -> Any:
     """Decode the request body: JSON (also when Content-Type is missing) or YAML."""
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as e:  # over the app's client_max_size
+        raise st.StatusError(413, "RequestEntityTooLarge",
+                             f"Request entity too large: {e.text}") from None
     kind = content_kind(request)
     if not raw:
         return None
@@ -129,7 +162,7 @@ async def read_body(request: web.Request, allow_yaml: bool = True) -> Any:
             return json.loads(raw)
         if allow_yaml and kind.endswith("yaml"):
             return yaml.safe_load(raw)
-    except (ValueError, yaml.YAMLError) as e:
+    except (ValueError, RecursionError, yaml.YAMLError) as e:  # RecursionError: too deep
         raise st.bad_request(f"the body of the request could not be decoded: {e}") from e
     raise st.unsupported_media_type(kind)
 
@@ -229,12 +262,16 @@ async def create_from(request: web.Request, target: Target, body: dict[str, Any]
     else:
         target = Target(target.resource, None, name)
     await check_namespace(request, target, name)
-    if request.query.get("dryRun"):
-        return obj, warnings
-    try:
-        revision = await call(request, request.app[STORE].create, target.key, for_storage(obj))
-    except KeyExists:
-        raise st.already_exists(target.resource, name) from None
+    async with service_guard(request, target):
+        if SERVICES in request.app:
+            obj = registry.allocate_service(request.app[SERVICES], target.key, obj)
+        if request.query.get("dryRun"):
+            return obj, warnings
+        try:
+            revision = await call(request, request.app[STORE].create, target.key,
+                                  for_storage(obj))
+        except KeyExists:
+            raise st.already_exists(target.resource, name) from None
     return as_object(obj, revision), warnings
 
 
@@ -306,11 +343,8 @@ async def patch_object(request: web.Request, target: Target) -> web.Response:
 
 async def delete_options(request: web.Request) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    if request.can_read_body:
-        try:
-            body = await read_body(request)
-        except st.StatusError:
-            body = None
+    if request.can_read_body:  # an undecodable body is a 400, not "no options"
+        body = await read_body(request)
         if isinstance(body, dict):
             options.update(body)
     for key in ("gracePeriodSeconds", "propagationPolicy", "orphanDependents"):
@@ -323,6 +357,10 @@ async def delete_options(request: web.Request) -> dict[str, Any]:
             options["gracePeriodSeconds"] = int(options["gracePeriodSeconds"])
         except (TypeError, ValueError):
             raise st.bad_request("gracePeriodSeconds must be an integer") from None
+    policy = options.get("propagationPolicy")
+    if policy is not None and policy not in PROPAGATION_POLICIES:
+        error = not_supported(FieldPath("propagationPolicy"), policy, PROPAGATION_POLICIES)
+        raise st.invalid(ValidationError("DeleteOptions", "", [error], "meta.k8s.io"))
     return options
 
 
@@ -332,6 +370,13 @@ async def delete_object(request: web.Request, target: Target) -> web.Response:
     name = str(target.name)
     if target.resource.kind == "Namespace" and name in registry.SYSTEM_NAMESPACES[:3]:
         raise st.forbidden(target.resource, name, "this namespace may not be deleted")
+    async with service_guard(request, target):
+        return await _delete(request, target, options)
+
+
+async def _delete(request: web.Request, target: Target, options: dict[str, Any]
+                  ) -> web.Response:
+    name = str(target.name)
     store = request.app[STORE]
     for _ in range(UPDATE_RETRIES):
         current, revision = await read(request, target)

@@ -31,7 +31,10 @@ from typing import Any
 
 from minikube_py import api
 from minikube_py.api.resources import Resource, find_resource
+from minikube_py.api.fields import FieldPath
+from minikube_py.api.names import validate_object_meta
 from minikube_py.apiserver import status as st
+from minikube_py.apiserver.allocators import AllocationError, RangeFull, ServiceAllocator
 from minikube_py.errors import ValidationError
 
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # upstream's: no vowels, no look-alikes
@@ -172,9 +175,21 @@ def field_validation(obj: dict[str, Any], mode: str | None) -> list[str]:
     return warnings if mode == "Warn" else []
 
 
+def path_segment_name(name: str) -> list[str]:
+    """Upstream ``ValidatePathSegmentName``: the name of a kind with no stricter rule (Node,
+    Event, ClusterRole ``system:node``...) must fit in one URL path segment."""
+    if name in (".", ".."):
+        return [f'may not be "{name}"']
+    return [f'may not contain "{c}"' for c in "/%" if c in name]
+
+
 def default_and_validate(obj: dict[str, Any]) -> dict[str, Any]:
     """``default_object`` then ``validate_object`` for kinds the api package knows; 422."""
-    if obj.get("kind") not in api.VALIDATORS:
+    if obj.get("kind") not in api.VALIDATORS:  # still: a name, labels, annotations
+        errors = validate_object_meta(obj.get("metadata"), FieldPath("metadata"),
+                                      name_check=path_segment_name)
+        if errors:
+            raise st.invalid(ValidationError.for_object(obj, errors))
         return obj
     defaulted = api.default_object(obj)
     errors = api.validate_object(defaulted)
@@ -246,6 +261,36 @@ def prepare_update(resource: Resource, new: dict[str, Any], old: dict[str, Any]
     if "generation" in old_meta and new.get("spec") != old.get("spec"):
         meta_of(new)["generation"] = int(old_meta["generation"]) + 1
     return new
+
+
+def allocate_service(allocator: ServiceAllocator, key: str, obj: dict[str, Any],
+                     old: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Service's ClusterIP and NodePorts, requested (checked) or allocated (422 when a
+    requested one is taken or out of range, 500 when a range is full, as upstream)."""
+    if obj.get("kind") != "Service":
+        return obj
+    try:
+        return allocator.assign(key, obj, old)
+    except RangeFull as e:
+        raise st.internal(str(e)) from e
+    except AllocationError as e:
+        causes = [e.field_error] if e.field_error is not None else []
+        raise st.invalid(ValidationError.for_object(obj, causes)) from e
+
+
+def kubernetes_service() -> dict[str, Any]:
+    """The ``default/kubernetes`` Service every cluster has: the API server at 10.96.0.1:443.
+
+    Upstream's apiserver also keeps its Endpoints pointing at its advertise address. Ours
+    has none (the API server listens on 127.0.0.1, unreachable from pods): pods get the
+    ``KUBERNETES_SERVICE_HOST``/``_PORT`` variables, but nothing answers there yet.
+    """
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1",
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP",
+                                "targetPort": 6443}]}}
 
 
 def prepare_status_update(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -24,13 +25,25 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from minikube_py.apiserver import discovery, handlers, registry, subresources, watch
+from minikube_py.api.resources import find_resource
+from minikube_py.apiserver import (
+    auth,
+    discovery,
+    handlers,
+    metrics,
+    rbac,
+    registry,
+    subresources,
+    watch,
+)
 from minikube_py.apiserver import status as st
+from minikube_py.apiserver.allocators import ServiceAllocator
 from minikube_py.apiserver.handlers import (
     EXECUTOR,
     HTTP,
     NAMESPACES,
     NODE_PROXY,
+    SERVICES,
     STORE,
     VERSION,
     WATCHES,
@@ -54,19 +67,23 @@ class APIServerError(MinikubeError):
     pass
 
 
-def make_app(store: Backend, *, version: str = "v1.32.0", node_proxy: Any = None
-             ) -> web.Application:
+def make_app(store: Backend, *, version: str = "v1.32.0", node_proxy: Any = None,
+             authenticator: auth.Authenticator | None = None,
+             authorizer: rbac.RBACAuthorizer | None = None) -> web.Application:
     """The application: discovery, health, then every resource path of the table.
 
     ``node_proxy(node) -> "http://ip:port"`` overrides how a node's kubelet is found for
     ``pods/log`` and ``pods/exec`` (default: the Node's InternalIP and kubelet port).
+    With an ``authenticator`` every request first passes :mod:`.auth` (401/403).
     """
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+    middlewares = [auth.auth_middleware(authenticator, authorizer)] if authenticator else []
+    app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=middlewares)
     app[STORE] = store
     app[VERSION] = version
     app[NODE_PROXY] = node_proxy
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="apiserver-store")
     app[WATCHES] = set()
+    app[SERVICES] = ServiceAllocator()
     app.on_startup.append(_startup)
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
@@ -79,6 +96,9 @@ async def _startup(app: web.Application) -> None:
                                                                       sock_connect=5))
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(app[EXECUTOR], ensure_system_namespaces, app[STORE])
+    await loop.run_in_executor(app[EXECUTOR], rbac.ensure_default_policy, app[STORE])
+    await loop.run_in_executor(app[EXECUTOR], ensure_service_allocations, app[STORE],
+                               app[SERVICES])
 
 
 async def _shutdown(app: web.Application) -> None:
@@ -106,6 +126,29 @@ def ensure_system_namespaces(store: Backend) -> None:
             pass
 
 
+def ensure_service_allocations(store: Backend, allocator: ServiceAllocator) -> None:
+    """Rebuild the ClusterIP/NodePort maps from the stored Services, then make sure the
+    ``default/kubernetes`` Service (10.96.0.1:443) exists, as every cluster has it."""
+    services = find_resource("", "services")
+    if services is None:
+        return
+    kvs, _ = store.list(services.storage_key(None))
+    allocator.rebuild((kv.key, kv.value) for kv in kvs)
+    key = services.storage_key("default", "kubernetes")
+    if store.get(key) is not None:
+        return
+    obj = registry.prepare_create(services, registry.kubernetes_service())
+    try:
+        obj = registry.allocate_service(allocator, key, obj)
+        store.create(key, obj)
+        log.info("Created service name=kubernetes clusterIP=%s", obj["spec"]["clusterIP"])
+    except (KeyExists, st.StatusError) as e:
+        log.warning("Failed to create service name=kubernetes err=%s", e)
+    finally:
+        kv = store.get(key)
+        allocator.settle(key, None if kv is None else kv.value)
+
+
 async def dispatch(request: web.Request) -> web.StreamResponse:
     try:
         return await route(request)
@@ -123,6 +166,8 @@ async def route(request: web.Request) -> web.StreamResponse:
     fixed = await fixed_path(request, path)
     if fixed is not None:
         return fixed
+    if path.startswith(metrics.PREFIX + "/"):  # kubectl top: read-only, never stored
+        return await metrics.serve(request, path)
     target = registry.parse_target(path)
     if target is None:
         raise st.StatusError(404, "NotFound", "the server could not find the requested "
@@ -214,14 +259,15 @@ async def fixed_path(request: web.Request, path: str) -> web.StreamResponse | No
     return None
 
 
-async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 6443
-                ) -> web.AppRunner:
-    """Start serving ``app``; the caller keeps the runner and calls ``cleanup()`` to stop."""
+async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 6443,
+                ssl_context: ssl.SSLContext | None = None) -> web.AppRunner:
+    """Start serving ``app`` (HTTPS with ``ssl_context``); the caller keeps the runner and
+    calls ``cleanup()`` to stop."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
     await site.start()
-    log.info("Started API server host=%s port=%s", host, port)
+    log.info("Started API server host=%s port=%s tls=%s", host, port, ssl_context is not None)
     return runner
 
 
@@ -233,8 +279,14 @@ class APIServer:
     """
 
     def __init__(self, store_path: str, host: str = "127.0.0.1", port: int = 6443,
-                 version: str = "v1.32.0", node_proxy: Any = None) -> None:
+                 version: str = "v1.32.0", node_proxy: Any = None,
+                 tls: auth.TLSConfig | None = None,
+                 authenticator: auth.Authenticator | None = None,
+                 authorizer: rbac.RBACAuthorizer | None = None) -> None:
         self.store_path = store_path
+        self.tls = tls
+        self.authenticator = authenticator
+        self.authorizer = authorizer
         self.host = host
         self.port = port
         self.version = version
@@ -246,7 +298,7 @@ class APIServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="apiserver", daemon=True)
@@ -265,8 +317,10 @@ class APIServer:
         store = None
         try:
             store = open_store(self.store_path)
-            app = make_app(store, version=self.version, node_proxy=self.node_proxy)
-            runner = loop.run_until_complete(serve(app, self.host, self.port))
+            app = make_app(store, version=self.version, node_proxy=self.node_proxy,
+                           authenticator=self.authenticator, authorizer=self.authorizer)
+            context = auth.server_ssl_context(self.tls) if self.tls else None
+            runner = loop.run_until_complete(serve(app, self.host, self.port, context))
             self.port = runner.addresses[0][1]
         except BaseException as e:
             self._error = e

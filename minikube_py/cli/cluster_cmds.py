@@ -13,6 +13,7 @@ import click
 
 from minikube_py import node as nodelib
 from minikube_py.cli.context import Context, pass_context
+from minikube_py.cli.output import DURATION
 from minikube_py.errors import MinikubeError
 
 NODE_OPTIONS = [
@@ -58,10 +59,15 @@ def up_pid(ctx: Context) -> int | None:
 @click.option("--api-port", default=6443, show_default=True)
 @click.option("--kubelet-port", default=10250, show_default=True)
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait (detach).")
+@click.option("--node-monitor-grace-period", type=DURATION, default="20s", show_default=True,
+              help="A node silent this long is marked Unknown, tainted, its pods evicted "
+                   "(upstream 40s).")
+@click.option("--insecure-http", is_flag=True,
+              help="Serve plain HTTP with no authentication (debugging only).")
 @node_options
 @pass_context
 def up(ctx: Context, detach: bool, api_port: int, kubelet_port: int, timeout: float,
-       **overrides: Any) -> None:
+       node_monitor_grace_period: float, insecure_http: bool, **overrides: Any) -> None:
     """Start the API server, controllers, scheduler and kubelet on this machine."""
     from minikube_py.cluster import Cluster, ClusterConfig
 
@@ -70,7 +76,9 @@ def up(ctx: Context, detach: bool, api_port: int, kubelet_port: int, timeout: fl
                             "`minikube-py down` first")
     config = nodelib.load_config(ctx.state_dir, **overrides)
     nodelib.save_config(config)
-    cluster_config = ClusterConfig(node=config, api_port=api_port, kubelet_port=kubelet_port)
+    cluster_config = ClusterConfig(node=config, api_port=api_port, kubelet_port=kubelet_port,
+                                   node_monitor_grace_period=node_monitor_grace_period,
+                                   tls=not insecure_http)
     if detach:
         _detach(ctx, cluster_config, timeout)
         return
@@ -103,20 +111,25 @@ def up(ctx: Context, detach: bool, api_port: int, kubelet_port: int, timeout: fl
 
 
 def _detach(ctx: Context, config: Any, timeout: float) -> None:
-    from minikube_py.client import Client
+    from minikube_py.clusterauth import ensure_cluster_pki, make_internal_client
 
     log_path = os.path.join(ctx.state_dir, "minikube-py.log")
     argv = [sys.executable, "-m", "minikube_py", "--state-dir", ctx.state_dir]
     if ctx.verbose:
         argv.append("-v")
     argv += ["up", "--api-port", str(config.api_port), "--kubelet-port",
-             str(config.kubelet_port)]
+             str(config.kubelet_port), "--node-monitor-grace-period",
+             str(config.node_monitor_grace_period)]
+    if not config.tls:
+        argv.append("--insecure-http")
+    if config.tls:  # the CA exists before the child starts: both sides use the same one
+        ensure_cluster_pki(config)
+    client = make_internal_client(config, "up", timeout=5)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYTHONPATH=root)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True, env=env, cwd="/")
-    client = Client(config.api_url, timeout=5)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -152,7 +165,7 @@ def down(ctx: Context, purge: bool) -> None:
             time.sleep(0.1)
         click.echo(f"stopped minikube-py (pid {pid})")
     keep = set() if purge else {"store.db", "store.db-wal", "store.db-shm", "kubeconfig",
-                                "node.json", "minikube-py.log"}
+                                "node.json", "minikube-py.log", "pki"}
     for line in reset_node(nodelib.load_config(ctx.state_dir), keep=keep):
         click.echo(line)
 
@@ -183,12 +196,23 @@ def status(ctx: Context) -> None:
 
 
 @click.command("kubeconfig")
+@click.option("--user", default="admin", show_default=True,
+              help="admin (client certificate) or a user of pki/tokens.csv, e.g. viewer.")
 @pass_context
-def kubeconfig(ctx: Context) -> None:
+def kubeconfig(ctx: Context, user: str) -> None:
     """Print the kubeconfig that `up` wrote (use it with kubectl)."""
     path = os.path.join(ctx.state_dir, "kubeconfig")
     try:
         with open(path) as f:
-            click.echo(f.read(), nl=False)
+            text = f.read()
     except FileNotFoundError as e:
         raise MinikubeError(f"no kubeconfig at {path}: run `minikube-py up` first") from e
+    if user != "admin":
+        import yaml
+
+        from minikube_py.cli.kubeconfig import parse_kubeconfig
+        from minikube_py.clusterauth import user_kubeconfig
+
+        server = parse_kubeconfig(text, path).server
+        text = yaml.safe_dump(user_kubeconfig(server, ctx.state_dir, user), sort_keys=False)
+    click.echo(text, nl=False)

@@ -8,6 +8,9 @@ informers and work queue, all talking to the API server through the same :class:
 - ``replicaset``  -> pods (self-healing, scaling)
 - ``garbage-collector`` -> cascading deletion through ``ownerReferences``
 - ``namespace``   -> emptying namespaces being deleted
+- ``endpoints``   -> Endpoints and EndpointSlices: the ready pods behind each Service
+- ``nodelifecycle`` -> silent nodes marked Unknown and tainted, their pods evicted (only
+  when given a grace period: control-plane tests with static fake nodes run without it)
 
 See them work with ``kubectl get events -w`` and the ``minikube_py.controllers`` loggers.
 """
@@ -19,8 +22,10 @@ import logging
 from minikube_py.client import Client
 from minikube_py.controllers.base import Controller
 from minikube_py.controllers.deployment import DeploymentController
+from minikube_py.controllers.endpoints import EndpointsController
 from minikube_py.controllers.gc import GarbageCollector
 from minikube_py.controllers.namespace import NamespaceController
+from minikube_py.controllers.nodelifecycle import NodeLifecycleController
 from minikube_py.controllers.replicaset import ReplicaSetController
 
 log = logging.getLogger(__name__)
@@ -29,14 +34,19 @@ log = logging.getLogger(__name__)
 class ControllerManager:
     """Starts and stops all controllers; ``controllers`` maps a name to each one."""
 
-    def __init__(self, client: Client, workers: int = 2) -> None:
+    def __init__(self, client: Client, workers: int = 2,
+                 node_monitor_grace_period: float | None = None) -> None:
         self.client = client
         self.controllers: dict[str, Controller] = {
             "deployment": DeploymentController(client, workers),
             "replicaset": ReplicaSetController(client, workers),
             "garbage-collector": GarbageCollector(client),
             "namespace": NamespaceController(client),
+            "endpoints": EndpointsController(client, workers),
         }
+        if node_monitor_grace_period is not None:
+            self.controllers["nodelifecycle"] = NodeLifecycleController(
+                client, node_monitor_grace_period)
         self._started: list[Controller] = []
 
     def start(self) -> None:

@@ -42,6 +42,7 @@ KUBELET_VERSION = "v1.32.0-minikube-py"
 PODS = must("pods")
 NODES = must("nodes")
 EVENTS = must("events")
+SERVICES = must("services")
 
 
 def now_rfc3339() -> str:
@@ -124,6 +125,8 @@ class ApiSource:
         self.config = config
         self.kubelet_port = kubelet_port
         self.pods = Informer(client, PODS, field_selector=f"spec.nodeName={config.node_name}")
+        #: all Services, for the containers' environment variables (``envvars.py``)
+        self.service_informer = Informer(client, SERVICES)
         self._reported: dict[str, dict[str, Any]] = {}
         self._stopping = threading.Event()
         self._heartbeat: threading.Thread | None = None
@@ -162,7 +165,9 @@ class ApiSource:
     def start(self, wake: Callable[[], None]) -> None:
         self.register_node()
         self.pods.add_handler(lambda kind, obj, old: wake())
+        self.service_informer.start()
         self.pods.start()
+        self.service_informer.wait_synced(30)
         self.pods.wait_synced(30)
         self._heartbeat = threading.Thread(target=self._heartbeat_loop, daemon=True,
                                            name="node-heartbeat")
@@ -171,6 +176,12 @@ class ApiSource:
     def stop(self) -> None:
         self._stopping.set()
         self.pods.stop()
+        self.service_informer.stop()
+
+    def services(self, namespace: str) -> list[dict[str, Any]]:
+        """The Services of ``namespace``, as the informer last saw them."""
+        return [s for s in self.service_informer.list()
+                if s["metadata"].get("namespace") == namespace]
 
     def desired(self) -> dict[str, Pod]:
         return {p["metadata"]["uid"]: p for p in self.pods.list()}

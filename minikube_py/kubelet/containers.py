@@ -31,6 +31,7 @@ from minikube_py.config import NodeConfig
 from minikube_py.errors import MinikubeError
 from minikube_py.kubelet.plan import container_hash
 from minikube_py.kubelet.podsandbox import SandboxInfo, pod_files
+from minikube_py.kubelet.probes import run_handler
 from runtime import container as rt
 from runtime.cgroups import CgroupDriver, Resources
 from runtime.exec import exec_in_container
@@ -55,14 +56,17 @@ def expand(text: str, env: dict[str, str]) -> str:
 
 
 def container_env(
-    container: dict[str, Any], image: ImageConfig, pod: dict[str, Any], pod_ip: str
+    container: dict[str, Any], image: ImageConfig, pod: dict[str, Any], pod_ip: str,
+    service_env: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Image env, then HOSTNAME, then the container's ``env`` (later wins, ``$(VAR)`` known)."""
+    """Image env, HOSTNAME, the Services' variables (:mod:`.envvars`), then the container's
+    ``env`` (later wins, ``$(VAR)`` known)."""
     env: dict[str, str] = {}
     for item in image.env:
         key, _, value = item.partition("=")
         env[key] = value
     env["HOSTNAME"] = pod["spec"].get("hostname") or pod["metadata"]["name"]
+    env.update(service_env or {})
     field_values = {
         "metadata.name": pod["metadata"]["name"],
         "metadata.namespace": pod["metadata"].get("namespace", "default"),
@@ -125,6 +129,7 @@ def start_container(
     images: ImageStore,
     cgroups: CgroupDriver,
     event: EventSink,
+    service_env: dict[str, str] | None = None,
 ) -> rt.ContainerState:
     """Run the five steps for one container instance; undo steps 2-4 if a later one fails."""
     meta = pod["metadata"]
@@ -134,7 +139,7 @@ def start_container(
     image = _ensure_image(images, container["image"], event)
 
     # Step 2: create the container (process created, waiting to be started).
-    env = container_env(container, image.config, pod, sandbox.ip)
+    env = container_env(container, image.config, pod, sandbox.ip, service_env)
     bundle = bundle_dir(config, uid, name, attempt)
     shutil.rmtree(bundle, ignore_errors=True)
     os.makedirs(bundle)
@@ -241,16 +246,53 @@ def _write_result(bundle: str, reason: str, message: str) -> None:
         json.dump({"reason": reason, "message": message}, f)
 
 
-def kill_container(bundle: str, grace: float, cgroups: CgroupDriver) -> None:
-    """Stop an instance (SIGTERM, grace, SIGKILL) and free its cgroup; keep its files."""
+#: Upstream's minimumGracePeriodInSeconds: what is left for SIGTERM after a long preStop.
+MIN_GRACE_AFTER_PRE_STOP = 2.0
+
+
+def kill_container(bundle: str, grace: float, cgroups: CgroupDriver,
+                   container: dict[str, Any] | None = None, pod_ip: str = "",
+                   event: EventSink | None = None) -> None:
+    """Stop an instance and free its cgroup; keep its files.
+
+    Steps (upstream ``killContainer``): 1. the preStop hook, if the container has one and
+    runs, bounded by the grace period; 2. SIGTERM, wait what is left of the grace period
+    (at least 2 s after a hook, as upstream), SIGKILL (``runtime.container.stop_container``);
+    3. free the cgroup.
+    """
     try:
         with open(os.path.join(bundle, "labels.json")) as f:
             cgroup = json.load(f)["cgroup"]
     except (OSError, ValueError, KeyError):
         cgroup = None
     state = rt.container_state(bundle)
+    hook = ((container or {}).get("lifecycle") or {}).get("preStop")
+    if state.status == "running" and grace > 0 and hook and container is not None:
+        # Step 1: the preStop hook.
+        took = run_pre_stop(hook, container, bundle, pod_ip, grace, event)
+        grace = max(grace - took, MIN_GRACE_AFTER_PRE_STOP)
+        state = rt.container_state(bundle)
+    # Step 2: SIGTERM, grace, SIGKILL.
     if state.status in ("created", "running"):
         rt.stop_container(bundle, grace)
+    # Step 3: the cgroup.
     if cgroup:
         cgroups.kill_all(cgroup)
         cgroups.delete(cgroup)
+
+
+def run_pre_stop(hook: dict[str, Any], container: dict[str, Any], bundle: str, pod_ip: str,
+                 grace: float, event: EventSink | None) -> float:
+    """Run a preStop hook (exec, httpGet or sleep) for at most ``grace`` seconds; how long
+    it took. A failed hook is reported (``FailedPreStopHook``) and the stop goes on."""
+    started = time.monotonic()
+    if "sleep" in hook:
+        time.sleep(min(float(hook["sleep"].get("seconds") or 0), grace))
+        return time.monotonic() - started
+    ok, output = run_handler(hook, container, bundle, pod_ip, grace)
+    if not ok:
+        log.warning("Failed to run preStop hook container=%s err=%s", container["name"], output)
+        if event is not None:
+            event("Warning", "FailedPreStopHook",
+                  f"PreStopHook failed: {output.strip() or 'exit status non-zero'}")
+    return time.monotonic() - started

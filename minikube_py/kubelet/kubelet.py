@@ -12,6 +12,10 @@ every second, or runtime events). Ours:
 - **exit events**: every running container's pidfd (``pidfd_open(2)``) is watched with
   ``selectors``; the moment a container exits, its pod is synced — no waiting for a relist.
   A full resync every :data:`RESYNC_PERIOD` seconds is the safety net.
+- **probes** (``probes.py``): a changed liveness/readiness/startup verdict syncs the pod.
+- **recovery** (``recovery.py``): on start, the containers a previous kubelet left running
+  are adopted as they are (their shims outlived it), and kernel objects that no pod explains
+  are removed.
 
 A pod on the node that its source no longer wants is killed — that is how deletion works,
 and how orphans left by a crash are cleaned up. A pod being deleted through the API
@@ -33,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import bridge
 from minikube_py.config import NodeConfig
+from minikube_py.kubelet.probes import ProbeManager
+from minikube_py.kubelet.recovery import remove_orphans
 from minikube_py.kubelet.sources import ManifestSource, PodSource
 from minikube_py.kubelet.sync import NodeContext, Pod, kill_pod, sync_pod
 from runtime.cgroups import Resources, detect_driver
@@ -74,6 +80,9 @@ class Kubelet:
             events=lambda pod, kind, reason, msg: self.source.record_event(pod, kind, reason,
                                                                            msg),
         )
+        self.prober = ProbeManager(self.request_sync, self.ctx.events)
+        self.ctx.probe_results = self.prober.results
+        self.ctx.services = getattr(self.source, "services", None)  # ApiSource: an informer
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="podworker")
         self._lock = threading.Lock()
         self._busy: set[str] = set()
@@ -112,6 +121,7 @@ class Kubelet:
                     self._remove(uid, pod)
                 else:
                     result = sync_pod(self.ctx, pod)
+                    self.prober.update_pod(pod, result.running, result.pod_ip)
                     self.source.report_status(pod, result.status)
                     self._watch_queue.put((uid, result.running_pids, result.resync_after))
                     os.write(self._wake_w, b"w")
@@ -141,10 +151,12 @@ class Kubelet:
         grace = meta.get("deletionGracePeriodSeconds")
         if grace is None:
             grace = pod.get("spec", {}).get("terminationGracePeriodSeconds", 30)
+        self.prober.remove_pod(uid)
         if os.path.isdir(self.config.pod_dir(uid)):
             if deleting is not None:
                 self.ctx.events(pod, "Normal", "Killing", "Stopping pod (deleted)")
-            kill_pod(self.ctx, uid, meta["name"], float(grace), meta.get("namespace", "default"))
+            kill_pod(self.ctx, uid, meta["name"], float(grace), meta.get("namespace", "default"),
+                     pod if pod.get("spec") else None)
         if deleting is not None:
             self.source.removed(pod)
 
@@ -197,6 +209,8 @@ class Kubelet:
         sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         log.info("Started kubelet state=%s bridge=%s podCIDR=%s", self.config.state_dir,
                  self.config.bridge, self.config.pod_cidr)
+        remove_orphans(self.config, self.ctx.cgroups)
+        self.prober.start()
         self.source.start(self.wake)
         self.reconcile()
         next_poll = time.monotonic() + MANIFEST_POLL
@@ -230,6 +244,7 @@ class Kubelet:
                     next_resync = now + RESYNC_PERIOD
         finally:
             self.source.stop()
+            self.prober.stop()
             sel.close()
             sock.close()
             os.unlink(sock_path)

@@ -69,7 +69,10 @@ def observe_container(bundle: str, cgroups: CgroupDriver) -> ObservedContainer |
     labels = _read_json(os.path.join(bundle, "labels.json"))
     if labels is None:
         return None
-    state = rt.container_state(bundle)
+    try:
+        state = rt.container_state(bundle)
+    except rt.ContainerNotFound:
+        return None  # labelled, never created (a kubelet died right then): start it anew
     observed = ObservedContainer(
         name=labels["container"],
         attempt=int(labels["attempt"]),

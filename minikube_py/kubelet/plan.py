@@ -16,7 +16,9 @@ The rules, in order:
 3. Each regular container that is not running is started if the restart policy says so
    (Always: always; OnFailure: only after a non-zero exit; Never: only the first time), once
    its crash-loop back-off has expired. A running container whose spec changed is killed and
-   started again.
+   started again; so is one whose liveness probe failed, or whose startup probe gave up
+   (the probe results come from ``probes.py``; :func:`is_ready` and :func:`is_started` read
+   them for the status).
 4. If nothing runs and nothing is to be started, the pod is done: kill the pod (which tears
    down its sandbox and frees its IP).
 """
@@ -28,7 +30,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from minikube_py.kubelet.backoff import backoff_delay
+from minikube_py.kubelet.backoff import backoff_delay, next_step
 
 Pod = dict[str, Any]
 
@@ -72,6 +74,42 @@ class ObservedPod:
     def latest(self, name: str) -> ObservedContainer | None:
         instances = self.containers.get(name)
         return instances[0] if instances else None
+
+
+@dataclass(frozen=True)
+class ProbeResults:
+    """The prober's verdicts for one container instance: "success", "failure" or None (no
+    verdict yet). A verdict changes only after ``successThreshold`` / ``failureThreshold``
+    probes in a row agree; see ``probes.py``."""
+
+    liveness: str | None = None
+    readiness: str | None = None
+    startup: str | None = None
+
+
+NO_RESULTS = ProbeResults()
+
+
+def is_started(container: dict[str, Any], results: ProbeResults) -> bool:
+    """``started``: the startup probe has succeeded (a container without one: at once)."""
+    return not container.get("startupProbe") or results.startup == "success"
+
+
+def is_ready(container: dict[str, Any], results: ProbeResults) -> bool:
+    """``ready`` of a running container: started, and its readiness probe has succeeded.
+    Before the first verdict a container with a readiness probe is not ready (upstream)."""
+    if not is_started(container, results):
+        return False
+    return not container.get("readinessProbe") or results.readiness == "success"
+
+
+def failed_probe(container: dict[str, Any], results: ProbeResults) -> str | None:
+    """"liveness" or "startup" when that probe's verdict says: kill the container."""
+    if container.get("livenessProbe") and results.liveness == "failure":
+        return "liveness"
+    if container.get("startupProbe") and results.startup == "failure":
+        return "startup"
+    return None
 
 
 @dataclass
@@ -146,14 +184,27 @@ def pod_finished(pod: Pod, observed: ObservedPod) -> bool:
     return True
 
 
+def _ran_for(last: ObservedContainer, now: float) -> float | None:
+    if last.started_at is None:
+        return None
+    return (last.finished_at if last.finished_at is not None else now) - last.started_at
+
+
 def _backoff_left(last: ObservedContainer, now: float) -> float:
+    """Seconds until the next instance may start (0 after a long, stable run: reset)."""
     if last.finished_at is None:
         return 0.0
-    return max(0.0, last.finished_at + backoff_delay(last.backoff_step + 1) - now)
+    delay = backoff_delay(next_step(last.backoff_step, _ran_for(last, now)))
+    return max(0.0, last.finished_at + delay - now)
 
 
-def compute_pod_actions(pod: Pod, observed: ObservedPod, now: float) -> PodActions:
-    """Decide what SyncPod must do to bring ``observed`` to the pod's spec. No side effects."""
+def compute_pod_actions(pod: Pod, observed: ObservedPod, now: float,
+                        probes: dict[str, ProbeResults] | None = None) -> PodActions:
+    """Decide what SyncPod must do to bring ``observed`` to the pod's spec. No side effects.
+
+    ``probes`` maps a container name to the probe results of its newest (running) instance.
+    """
+    probes = probes or {}
     spec = pod["spec"]
     policy = spec.get("restartPolicy", "Always")
     inits = spec.get("initContainers") or []
@@ -208,9 +259,21 @@ def compute_pod_actions(pod: Pod, observed: ObservedPod, now: float) -> PodActio
             actions.containers_to_kill[name] = "created but never started"
             actions.containers_to_start.append(name)
         elif last.running:
+            failed = failed_probe(container, probes.get(name, NO_RESULTS))
             if last.spec_hash and last.spec_hash != container_hash(container):
                 actions.containers_to_kill[name] = "container spec changed"
                 actions.containers_to_start.append(name)
+            elif failed:
+                # Upstream's wording; OnFailure restarts too: a failed probe is a failure.
+                restart = policy != "Never"
+                message = f"Container {name} failed {failed} probe"
+                actions.containers_to_kill[name] = message + (", will be restarted"
+                                                              if restart else "")
+                step = next_step(last.backoff_step, _ran_for(last, now))
+                if restart and backoff_delay(step) == 0:
+                    actions.containers_to_start.append(name)
+                # else: the next sync sees it exited (back-off, or the pod has finished).
+                keep += 1
             else:
                 keep += 1
         elif should_restart(policy, last):

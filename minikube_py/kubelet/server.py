@@ -11,7 +11,9 @@ serves these paths on port 10250:
 - ``GET /exec/<ns>/<pod>/<container>?command=..&command=..&stdin=&stdout=&stderr=&tty=``
   — a WebSocket (subprotocol ``v5.channel.k8s.io``): each binary frame starts with a
   channel byte (0 stdin, 1 stdout, 2 stderr, 3 the final Status, 4 terminal resize,
-  255 close stdin).
+  255 close stdin);
+- ``GET /stats/summary`` — cumulative CPU time and memory working set of the node and of
+  each running pod and container (``minikube_py.kubelet.stats``), for ``kubectl top``.
 
 Try it: ``curl http://10.244.0.1:10250/containerLogs/default/<pod>/<container>``.
 """
@@ -33,8 +35,10 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from minikube_py.config import NodeConfig
+from minikube_py.kubelet import stats
 from minikube_py.kubelet.logs import follow_log, instance_dirs
 from runtime import container as rt
+from runtime.cgroups import detect_driver
 from runtime.exec import exec_in_container
 
 log = logging.getLogger(__name__)
@@ -78,10 +82,17 @@ class KubeletServer:
         app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.logs)
         app.router.add_get("/exec/{ns}/{pod}/{container}", self.exec)
         app.router.add_post("/exec/{ns}/{pod}/{container}", self.exec)
+        app.router.add_get("/stats/summary", self.stats_summary)
         return app
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text="ok")
+
+    async def stats_summary(self, request: web.Request) -> web.StreamResponse:
+        """Usage of the node and its running pods (see ``minikube_py.kubelet.stats``)."""
+        data = await asyncio.get_running_loop().run_in_executor(
+            None, stats.summary, self.config, detect_driver(), self.lookup)
+        return web.json_response(data)
 
     def _pod(self, request: web.Request) -> Pod:
         pod = self.lookup(request.match_info["ns"], request.match_info["pod"])

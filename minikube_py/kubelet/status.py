@@ -5,7 +5,13 @@ The kubelet reports, for every pod, the fields ``kubectl get pods`` and ``descri
 ContainersReady / Ready / PodScheduled, ``podIP``, and per container its ``state`` — exactly
 one of ``waiting`` (with a reason such as ContainerCreating or CrashLoopBackOff), ``running``
 or ``terminated`` (exit code, reason Completed / Error / OOMKilled) — its ``lastState``,
-``restartCount`` and ``ready``. This module is pure: spec + observed state in, status out.
+``restartCount``, ``started`` and ``ready``. This module is pure: spec + observed state + probe
+results in, status out.
+
+Readiness: a running container is ``ready`` once its startup probe (if any) and then its
+readiness probe (if any) have succeeded; a container without probes is ready as soon as it
+runs. The pod is Ready (and ContainersReady) when all its containers are ready — that is
+what takes a pod out of a Service's endpoints while its readiness probe fails.
 
 ``STATUS`` column of ``node pods`` / ``kubectl get pods`` follows kubectl's printer: the
 phase, or a container's waiting/terminated reason, or ``Init:N/M`` while init containers run.
@@ -16,7 +22,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from minikube_py.kubelet.plan import ObservedContainer, ObservedPod, Pod, should_restart
+from minikube_py.kubelet.plan import (
+    NO_RESULTS,
+    ObservedContainer,
+    ObservedPod,
+    Pod,
+    ProbeResults,
+    is_ready,
+    is_started,
+    should_restart,
+)
 
 
 def rfc3339(ts: float | None) -> str | None:
@@ -46,6 +61,7 @@ def container_status(
     backing_off: float | None,
     pod_name: str,
     waiting_reason: str = "ContainerCreating",
+    probes: ProbeResults = NO_RESULTS,
 ) -> dict[str, Any]:
     """The ``containerStatuses[]`` entry of one container."""
     name = container["name"]
@@ -68,8 +84,8 @@ def container_status(
         status["lastState"] = {"terminated": _terminated(instances[1])}
     if latest.running:
         status["state"] = {"running": {"startedAt": rfc3339(latest.started_at)}}
-        status["ready"] = True
-        status["started"] = True
+        status["ready"] = is_ready(container, probes)
+        status["started"] = is_started(container, probes)
     elif latest.exited:
         if backing_off is not None:
             status["state"] = {
@@ -128,8 +144,11 @@ def pod_status(
     init_failed: str | None,
     host_ip: str,
     start_time: float | None,
+    probes: dict[str, ProbeResults] | None = None,
 ) -> dict[str, Any]:
-    """The whole ``status`` of a pod, Kubernetes-shaped."""
+    """The whole ``status`` of a pod, Kubernetes-shaped. ``probes``: container name -> the
+    probe results of its newest instance."""
+    probes = probes or {}
     spec = pod["spec"]
     name = pod["metadata"]["name"]
     inits = spec.get("initContainers") or []
@@ -145,7 +164,7 @@ def pod_status(
     waiting_reason = "ContainerCreating" if initialized else "PodInitializing"
     statuses = [
         container_status(c, observed.containers.get(c["name"], []), backing_off.get(c["name"]),
-                         name, waiting_reason)
+                         name, waiting_reason, probes.get(c["name"], NO_RESULTS))
         for c in spec["containers"]
     ]
     phase = pod_phase(pod, observed, init_failed is not None)

@@ -13,7 +13,10 @@ plan (``plan.compute_pod_actions``), logs the plan, and applies it:
 
 Every kernel action taken on the way is appended, as a shell command, to
 ``<state>/pods/<uid>/commands.sh`` — replay it by hand to build the same pod yourself.
-``kill_pod`` tears a pod down completely (``node delete``).
+``kill_pod`` tears a pod down completely (``node delete``). Containers are stopped in
+parallel, each with its preStop hook, SIGTERM, the grace period, then SIGKILL
+(``containers.kill_container``); a container killed for a failed liveness or startup probe
+gets the same treatment.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +35,16 @@ import explain
 from minikube_py.config import NodeConfig
 from minikube_py.kubelet import containers as ctr
 from minikube_py.kubelet.backoff import next_step
+from minikube_py.kubelet.envvars import ServiceLister, pod_service_env
 from minikube_py.kubelet.observe import observe_pod
-from minikube_py.kubelet.plan import ObservedPod, PodActions, compute_pod_actions
+from minikube_py.kubelet.plan import (
+    NO_RESULTS,
+    ObservedContainer,
+    ObservedPod,
+    PodActions,
+    ProbeResults,
+    compute_pod_actions,
+)
 from minikube_py.kubelet.podsandbox import (
     create_pod_sandbox,
     delete_pod_sandbox,
@@ -58,6 +70,11 @@ class NodeContext:
     cgroups: CgroupDriver
     events: EventRecorder
     host_ip: str = "127.0.0.1"
+    #: (uid, container, attempt) -> the prober's verdicts; None: no prober (all "no verdict")
+    probe_results: Callable[[str, str, int], ProbeResults] | None = None
+    #: services(namespace) -> that namespace's Services, for containers' environment
+    #: variables (:mod:`.envvars`); None on a standalone node: no Services, no variables
+    services: ServiceLister | None = None
 
 
 @dataclass
@@ -68,6 +85,9 @@ class SyncResult:
     running_pids: list[int] = field(default_factory=list)
     resync_after: float | None = None
     actions: PodActions | None = None
+    #: running instances for the prober: (container, attempt, bundle, started_at)
+    running: list[tuple[str, int, str, float]] = field(default_factory=list)
+    pod_ip: str = ""
 
 
 def grace_period(pod: Pod) -> float:
@@ -97,9 +117,9 @@ def _start(ctx: NodeContext, pod: Pod, name: str, observed: ObservedPod) -> None
     attempt = 0 if last is None else last.attempt + 1
     step = 0
     if last is not None:
-        ran = None
-        if last.finished_at is not None and last.started_at is not None:
-            ran = last.finished_at - last.started_at
+        ran = None  # (a probe-killed instance was running until now)
+        if last.started_at is not None:
+            ran = (last.finished_at or time.time()) - last.started_at
         step = next_step(last.backoff_step, ran)
     sandbox = find_pod_sandbox(ctx.config, pod["metadata"]["uid"])
     if sandbox is None:
@@ -108,6 +128,7 @@ def _start(ctx: NodeContext, pod: Pod, name: str, observed: ObservedPod) -> None
         ctr.start_container(
             ctx.config, pod, container, sandbox, attempt, step, ctx.images, ctx.cgroups,
             lambda kind, reason, msg: ctx.events(pod, kind, reason, msg),
+            service_env=pod_service_env(pod, ctx.services),
         )
     except Exception as e:  # recorded as a failed instance; back-off retries it
         log.warning("Failed to start container pod=%s container=%s err=%s",
@@ -123,11 +144,38 @@ def _prune_instances(config: NodeConfig, uid: str, name: str, keep: int) -> None
         shutil.rmtree(os.path.join(root, str(attempt)), ignore_errors=True)
 
 
-def _kill_containers(ctx: NodeContext, observed: ObservedPod, grace: float) -> None:
-    for instances in observed.containers.values():
-        for inst in instances:
-            if inst.running or inst.status == "created":
-                ctr.kill_container(inst.bundle_dir, grace, ctx.cgroups)
+def _kill(ctx: NodeContext, pod: Pod | None, inst: ObservedContainer, grace: float,
+          pod_ip: str) -> None:
+    """Stop one instance: its preStop hook (if the spec has one), SIGTERM, grace, SIGKILL."""
+    spec = _all_specs(pod).get(inst.name) if pod else None
+    ctr.kill_container(inst.bundle_dir, grace, ctx.cgroups, spec, pod_ip,
+                       (lambda kind, reason, msg: ctx.events(pod, kind, reason, msg))
+                       if pod else None)
+
+
+def _kill_containers(ctx: NodeContext, observed: ObservedPod, grace: float,
+                     pod: Pod | None = None) -> None:
+    """Stop every live instance of the pod, all at once (their grace periods overlap)."""
+    live = [inst for instances in observed.containers.values() for inst in instances
+            if inst.running or inst.status == "created"]
+    if len(live) <= 1:
+        for inst in live:
+            _kill(ctx, pod, inst, grace, observed.ip or "")
+        return
+    with ThreadPoolExecutor(max_workers=len(live), thread_name_prefix="kill") as pool:
+        for future in [pool.submit(_kill, ctx, pod, i, grace, observed.ip or "") for i in live]:
+            future.result()
+
+
+def _probe_results(ctx: NodeContext, uid: str, observed: ObservedPod) -> dict[str, ProbeResults]:
+    if ctx.probe_results is None:
+        return {}
+    results = {}
+    for name, instances in observed.containers.items():
+        latest = instances[0]
+        results[name] = (ctx.probe_results(uid, name, latest.attempt) if latest.running
+                         else NO_RESULTS)
+    return results
 
 
 def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
@@ -138,7 +186,8 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
     with explain.capture() as lines:
         # Step 1: compute sandbox and container changes.
         observed = observe_pod(ctx.config, uid, ctx.cgroups)
-        actions = compute_pod_actions(pod, observed, time.time())
+        actions = compute_pod_actions(pod, observed, time.time(),
+                                      _probe_results(ctx, uid, observed))
         if dry_run:
             return SyncResult(status={}, actions=actions)
         if not actions.is_empty():
@@ -147,7 +196,7 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
 
         # Step 2: kill the sandbox (all containers first) if needed.
         if actions.kill_pod:
-            _kill_containers(ctx, observed, grace_period(pod))
+            _kill_containers(ctx, observed, grace_period(pod), pod)
             delete_pod_sandbox(ctx.config, uid, meta["name"], ctx.cgroups)
             if actions.init_failed:
                 ctx.events(pod, "Warning", "Failed",
@@ -157,8 +206,10 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
         for name, why in actions.containers_to_kill.items():
             latest = observed.latest(name)
             if latest is not None:
-                ctx.events(pod, "Normal", "Killing", f"Stopping container {name}: {why}")
-                ctr.kill_container(latest.bundle_dir, grace_period(pod), ctx.cgroups)
+                message = why if why.startswith(f"Container {name} ") else (
+                    f"Stopping container {name}: {why}")
+                ctx.events(pod, "Normal", "Killing", message)
+                _kill(ctx, pod, latest, grace_period(pod), observed.ip or "")
 
         # Step 4: create the sandbox.
         if actions.create_sandbox:
@@ -182,9 +233,10 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
 
     # Report: read the node again and write the status.
     observed = observe_pod(ctx.config, uid, ctx.cgroups)
-    after = compute_pod_actions(pod, observed, time.time())
+    probes = _probe_results(ctx, uid, observed)
+    after = compute_pod_actions(pod, observed, time.time(), probes)
     status = pod_status(pod, observed, after.backing_off, actions.init_failed or after.init_failed,
-                        ctx.host_ip, _start_time(ctx.config, uid))
+                        ctx.host_ip, _start_time(ctx.config, uid), probes)
     _carry_over(status, read_status(ctx.config, uid))
     write_status(ctx.config, uid, status)
     pids = [i.pid for inst in observed.containers.values() for i in inst[:1]
@@ -192,7 +244,10 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
     resync = min(after.backing_off.values()) if after.backing_off else None
     if not after.is_empty() and resync is None:
         resync = 0.05
-    return SyncResult(status=status, running_pids=pids, resync_after=resync, actions=actions)
+    running = [(i.name, i.attempt, i.bundle_dir, i.started_at or time.time())
+               for inst in observed.containers.values() for i in inst[:1] if i.running]
+    return SyncResult(status=status, running_pids=pids, resync_after=resync, actions=actions,
+                      running=running, pod_ip=observed.ip or "")
 
 
 def _carry_over(status: dict[str, Any], previous: dict[str, Any] | None) -> None:
@@ -235,11 +290,12 @@ def read_status(config: NodeConfig, uid: str) -> dict[str, Any] | None:
 
 
 def kill_pod(ctx: NodeContext, uid: str, pod_name: str, grace: float,
-             namespace: str = "default") -> None:
-    """Remove a pod from the node entirely: containers, sandbox, logs, state. Idempotent."""
+             namespace: str = "default", pod: Pod | None = None) -> None:
+    """Remove a pod from the node entirely: containers (preStop hooks when ``pod`` is given,
+    SIGTERM, ``grace``, SIGKILL), sandbox, logs, state. Idempotent."""
     with explain.capture() as lines:
         observed = observe_pod(ctx.config, uid, ctx.cgroups)
-        _kill_containers(ctx, observed, grace)
+        _kill_containers(ctx, observed, grace, pod)
         for instances in observed.containers.values():
             for inst in instances:
                 ctr.kill_container(inst.bundle_dir, 0, ctx.cgroups)

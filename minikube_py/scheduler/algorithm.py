@@ -77,12 +77,25 @@ def pod_requests(pod: Obj) -> Requests:
     return total
 
 
+#: ``id(node) -> (node, allocatable)``: informers replace a changed node by a new dict, so
+#: the same dict object always has the same allocatable; the entry keeps the dict alive,
+#: which keeps its id from being reused.
+_ALLOCATABLE: dict[int, tuple[Obj, Requests]] = {}
+
+
 def node_allocatable(node: Obj) -> Requests:
+    cached = _ALLOCATABLE.get(id(node))
+    if cached is not None and cached[0] is node:
+        return cached[1]
     status = node.get("status") or {}
     alloc = status.get("allocatable") or status.get("capacity") or {}
-    return Requests(cpu=cpu_millis(alloc.get("cpu", 0)),
-                    memory=memory_bytes(alloc.get("memory", 0)),
-                    pods=int(memory_bytes(alloc.get("pods", 110))))
+    found = Requests(cpu=cpu_millis(alloc.get("cpu", 0)),
+                     memory=memory_bytes(alloc.get("memory", 0)),
+                     pods=int(memory_bytes(alloc.get("pods", 110))))
+    if len(_ALLOCATABLE) > 20000:  # nodes come and go (heartbeats): start over
+        _ALLOCATABLE.clear()
+    _ALLOCATABLE[id(node)] = (node, found)
+    return found
 
 
 def node_usage(pods: Iterable[Obj]) -> Requests:
@@ -154,15 +167,40 @@ def _name(obj: Obj) -> str:
     return str(obj["metadata"]["name"])
 
 
-def filter_nodes(pod: Obj, nodes: list[Obj], pods_by_node: dict[str, list[Obj]]
+def _used(name: str, pods_by_node: dict[str, list[Obj]],
+          usage: dict[str, Requests] | None) -> Requests:
+    """What the node's pods request: from ``usage`` when the caller summed it already."""
+    if usage is not None:
+        return usage.get(name) or Requests()
+    return node_usage(pods_by_node.get(name, ()))
+
+
+def feasible_nodes_to_find(total: int) -> int:
+    """Upstream's ``numFeasibleNodesToFind``: in a big cluster, filtering stops once this
+    many nodes fit (all nodes up to 100; then 50% less 1% per 125 nodes, at least 5%, and
+    never fewer than 100). The scheduler starts each search where the last one stopped,
+    so every node gets its turn."""
+    if total <= 100:
+        return total
+    return max(100, total * max(5, 50 - total // 125) // 100)
+
+
+def filter_nodes(pod: Obj, nodes: list[Obj], pods_by_node: dict[str, list[Obj]],
+                 usage: dict[str, Requests] | None = None, limit: int | None = None
                  ) -> tuple[list[Obj], dict[str, str]]:
-    """The nodes that fit, and for the others ``{node: "reason; reason"}``."""
+    """The nodes that fit, and for the others ``{node: "reason; reason"}``.
+
+    ``usage`` (optional): each node's summed requests, if the caller keeps them (the
+    scheduler does, so that one cycle does not re-add every pod of every node twice).
+    ``limit`` (optional): stop once that many nodes fit (see :func:`feasible_nodes_to_find`).
+    """
     request = pod_requests(pod)
     fits: list[Obj] = []
     reasons: dict[str, str] = {}
     for node in nodes:
-        failures = node_failures(pod, node, node_usage(pods_by_node.get(_name(node), ())),
-                                 request)
+        if limit is not None and len(fits) >= limit:
+            break
+        failures = node_failures(pod, node, _used(_name(node), pods_by_node, usage), request)
         if failures:
             reasons[_name(node)] = "; ".join(failures)
         else:
@@ -177,8 +215,8 @@ def owner_uid(pod: Obj) -> str | None:
     return None
 
 
-def score_nodes(pod: Obj, nodes: list[Obj], pods_by_node: dict[str, list[Obj]]
-                ) -> list[tuple[str, float]]:
+def score_nodes(pod: Obj, nodes: list[Obj], pods_by_node: dict[str, list[Obj]],
+                usage: dict[str, Requests] | None = None) -> list[tuple[str, float]]:
     """``[(node, score)]``, best first (ties by name); call it with the filtered nodes."""
     request = pod_requests(pod)
     owner = owner_uid(pod)
@@ -192,7 +230,7 @@ def score_nodes(pod: Obj, nodes: list[Obj], pods_by_node: dict[str, list[Obj]]
     for node in nodes:
         name = _name(node)
         alloc = node_allocatable(node)
-        used = node_usage(pods_by_node.get(name, ())) + request
+        used = _used(name, pods_by_node, usage) + request
         parts = [max(0.0, (a - u) / a) for a, u in ((alloc.cpu, used.cpu),
                                                      (alloc.memory, used.memory)) if a > 0]
         least = 100.0 * sum(parts) / len(parts) if parts else 0.0

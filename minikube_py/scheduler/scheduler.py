@@ -12,6 +12,10 @@ Three informers keep the scheduler's picture of the cluster: pods with ``spec.no
 **assumed** on its node until the all-pods informer sees it there, so that the next pod,
 scheduled a millisecond later, already counts its requests (upstream's scheduler cache).
 
+As upstream, only the scheduling cycle (filter, score, assume) is one pod at a time; the
+**binding cycle** (the ``pods/binding`` POST and the ``Scheduled`` Event) runs on a small
+thread pool, so the next pod is being placed while the API server stores the last binding.
+
 A pod that fits nowhere gets an Event ``FailedScheduling`` and the condition
 ``PodScheduled=False`` (reason ``Unschedulable``), and waits in the *unschedulable* set; it
 is tried again when a node changes, a pod goes away, or every few seconds.
@@ -22,13 +26,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from minikube_py.client import ApiError, Client, Informer
 from minikube_py.controllers.base import WorkQueue, key_of, now_iso, record_event, resource
 from minikube_py.scheduler.algorithm import (
+    Requests,
+    feasible_nodes_to_find,
     filter_nodes,
     is_node_ready,
+    pod_requests,
     score_nodes,
     unschedulable_message,
 )
@@ -37,6 +45,7 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 ASSUME_TTL = 30.0
+BINDERS = 8  # concurrent binding cycles
 
 
 class Scheduler:
@@ -57,6 +66,9 @@ class Scheduler:
         self._lock = threading.Lock()
         self._assumed: dict[str, tuple[str, Obj, float]] = {}  # key -> node, pod, deadline
         self._unschedulable: dict[str, str] = {}  # key -> last message
+        self._requests: dict[str, Requests] = {}  # uid -> the pod's requests (immutable)
+        self._binder: ThreadPoolExecutor | None = None
+        self._next_start = 0  # where the next search through the nodes begins
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.scheduled = 0
@@ -67,6 +79,7 @@ class Scheduler:
             inf.start()
         for inf in (self.nodes, self.pods, self.pending):
             inf.wait_synced(30)
+        self._binder = ThreadPoolExecutor(BINDERS, thread_name_prefix="scheduler-bind")
         for target, label in ((self._work, "worker"), (self._retry_loop, "retry")):
             thread = threading.Thread(target=target, daemon=True, name=f"scheduler-{label}")
             thread.start()
@@ -80,6 +93,8 @@ class Scheduler:
             inf.stop()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self._binder is not None:
+            self._binder.shutdown(wait=True, cancel_futures=True)
 
     # -- event handlers -----------------------------------------------------------------
     def _on_pending(self, kind: str, pod: Obj, old: Obj | None) -> None:
@@ -99,6 +114,8 @@ class Scheduler:
         if pod.get("spec", {}).get("nodeName") or kind == "DELETED":
             with self._lock:
                 self._assumed.pop(key, None)
+                if kind == "DELETED":
+                    self._requests.pop(pod.get("metadata", {}).get("uid"), None)
         if kind == "DELETED" and pod.get("spec", {}).get("nodeName"):
             self.retry_unschedulable()
 
@@ -139,6 +156,26 @@ class Scheduler:
                     by_node.setdefault(node, []).append(pod)
         return self.nodes.list(), by_node
 
+    def usage(self, by_node: dict[str, list[Obj]]) -> dict[str, Requests]:
+        """Each node's summed requests, once per cycle; each pod's own sum is kept by uid
+        (a pod's requests do not change), so a cycle costs a dict lookup per pod."""
+        out: dict[str, Requests] = {}
+        cache = self._requests
+        for node, pods in by_node.items():
+            cpu = memory = count = 0
+            for pod in pods:
+                if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                    continue
+                uid = pod.get("metadata", {}).get("uid")
+                found = cache.get(uid) if uid else None
+                if found is None:
+                    found = pod_requests(pod)
+                    if uid:
+                        cache[uid] = found
+                cpu, memory, count = cpu + found.cpu, memory + found.memory, count + found.pods
+            out[node] = Requests(cpu, memory, count)
+        return out
+
     def _work(self) -> None:
         while True:
             key = self.queue.get()
@@ -154,36 +191,53 @@ class Scheduler:
                 self.queue.done(key)
 
     def schedule(self, key: str) -> str | None:
-        """One scheduling cycle for one pod: filter, score, assume, bind."""
+        """One scheduling cycle for one pod: filter, score, assume; then the binding cycle
+        (bind, event) goes to the binder threads. Returns the node chosen, or None."""
         namespace, _, name = key.rpartition("/")
         pod = self.pending.get(name, namespace)
         if pod is None or not self._wants(pod, key):
             return None
         pod = {**pod, "kind": "Pod", "apiVersion": "v1"}
         nodes, by_node = self.snapshot()
-        fits, reasons = filter_nodes(pod, nodes, by_node)
+        usage = self.usage(by_node)
+        start = self._next_start % len(nodes) if nodes else 0
+        fits, reasons = filter_nodes(pod, nodes[start:] + nodes[:start], by_node, usage,
+                                     feasible_nodes_to_find(len(nodes)))
+        self._next_start = start + len(fits) + len(reasons)
         if not fits:
             self._unschedulable_pod(key, pod, unschedulable_message(len(nodes), reasons))
             return None
-        node = score_nodes(pod, fits, by_node)[0][0]
+        node = score_nodes(pod, fits, by_node, usage)[0][0]
         with self._lock:
             self._assumed[key] = (node, pod, time.monotonic() + ASSUME_TTL)
             self._unschedulable.pop(key, None)
+        detail = (len(nodes), len(fits))
+        if self._binder is None:  # not started: bind in this thread
+            self._binding_cycle(key, pod, node, detail)
+        else:
+            self._binder.submit(self._binding_cycle, key, pod, node, detail)
+        return node
+
+    def _binding_cycle(self, key: str, pod: Obj, node: str, detail: tuple[int, int]) -> None:
+        """Bind, count, record the event; on failure forget the assumption and retry."""
         try:
             self.bind(pod, node)
-        except ApiError as e:
+        except Exception as e:  # noqa: BLE001 - a binder thread must not die
             with self._lock:
                 self._assumed.pop(key, None)
-            if e.code in (404, 409):  # gone, or bound by someone else
+            if isinstance(e, ApiError) and e.code in (404, 409):  # gone, or bound already
                 log.info("Binding skipped pod=%s node=%s reason=%s", key, node, e.reason)
-                return None
-            raise
-        self.scheduled += 1
+                return
+            delay = self.queue.add_rate_limited(key)
+            log.warning("Binding failed pod=%s node=%s retry_in=%.2fs err=%s", key, node,
+                        delay, e)
+            return
+        with self._lock:
+            self.scheduled += 1
         log.info("Successfully bound pod to node pod=%s node=%s evaluatedNodes=%d "
-                 "feasibleNodes=%d", key, node, len(nodes), len(fits))
+                 "feasibleNodes=%d", key, node, *detail)
         record_event(self.client, pod, "Normal", "Scheduled",
                      f"Successfully assigned {key} to {node}", self.name)
-        return node
 
     def _wants(self, pod: Obj, key: str) -> bool:
         spec, meta = pod.get("spec", {}), pod.get("metadata", {})

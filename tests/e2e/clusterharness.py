@@ -4,7 +4,8 @@
 background process, on free ports, with the test's own bridge, pod CIDR, prefix, cgroup
 parent and nftables table (``conftest.TestNames``), a state directory under tmp_path, and
 the session's shared image store. ``mk(...)`` runs the CLI against it; ``client`` is a REST
-client; ``close()`` runs ``down --purge`` and checks that nothing is left.
+client with the admin's credentials from ``<state>/kubeconfig`` (the API is HTTPS, with a
+CA made by ``up``); ``close()`` runs ``down --purge`` and checks that nothing is left.
 
 Use the ``cluster`` fixture (root only) from ``tests/e2e/conftest.py``.
 """
@@ -46,7 +47,7 @@ class TestCluster:
         self.kubelet_port = free_port()
         self.image_store = image_store
         self.node_name = f"node-{names.tag}"
-        self.client = Client(f"http://127.0.0.1:{self.api_port}")
+        self._client: Client | None = None
 
     @property
     def gateway(self) -> str:
@@ -54,7 +55,20 @@ class TestCluster:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"https://127.0.0.1:{self.api_port}"
+
+    @property
+    def kubeconfig(self) -> str:
+        return os.path.join(self.state, "kubeconfig")
+
+    @property
+    def client(self) -> Client:
+        """The admin's client, from the kubeconfig ``up`` wrote (CA + client certificate)."""
+        if self._client is None:
+            from minikube_py.cli.kubeconfig import find_target, make_client
+
+            self._client = make_client(find_target(self.state))
+        return self._client
 
     def up(self, *extra: str) -> subprocess.CompletedProcess[str]:
         n = self.names

@@ -161,7 +161,7 @@ def test_legacy_discovery_lists_groups_and_resources(api: Client) -> None:
     _, versions = get_json(api, "/api")
     assert versions["versions"] == ["v1"]
     _, group_list = get_json(api, "/apis")
-    assert [g["name"] for g in group_list["groups"]] == ["apps"]
+    assert "apps" in [g["name"] for g in group_list["groups"]]
     _, apps = get_json(api, "/apis/apps/v1")
     names = {r["name"]: r for r in apps["resources"]}
     assert names["deployments"]["shortNames"] == ["deploy"]
