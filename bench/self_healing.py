@@ -316,9 +316,11 @@ def profile_restarts(kills: int) -> None:
     pods = [make_pod(f"prof-{i}") for i in range(kills)]
     wall, samples = 0.0, []
     try:
-        wait_running(config, pods, submit(config, pods))
+        if len(wait_running(config, pods, submit(config, pods))) < len(pods):
+            raise SystemExit("the pods did not start in 60 s")
         for pod in pods:
             ctr_dir = os.path.join(config.pod_dir(pod["metadata"]["uid"]), "containers", "main")
+            print(ctr_dir, os.listdir(ctr_dir))
             state = read_json(os.path.join(ctr_dir, "0", "state.json")) or {}
             sampler.active.set()
             killed = time.time()

@@ -19,6 +19,11 @@ kubeadm's ``admin.conf``, so kubectl verifies the server with no
     minikube-py kubeconfig                  # the admin's
     minikube-py kubeconfig --user viewer    # the read-only user's (a bearer token)
     kubectl --kubeconfig <(minikube-py kubeconfig --user viewer) delete pod x   # Forbidden
+
+Where we differ from upstream: the kubelet's own port (logs, exec, stats for the API server
+to proxy to) stays plain HTTP without authentication on the bridge address. Upstream serves
+it over HTTPS on 10250 and accepts only the API server's ``apiserver-kubelet-client``
+certificate. Pods can reach the bridge address, so treat that port as open to them.
 """
 
 from __future__ import annotations

@@ -68,9 +68,16 @@ async def call(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def as_object(value: dict[str, Any], revision: int) -> dict[str, Any]:
-    """A stored value as the API shows it: with ``metadata.resourceVersion``."""
-    obj = copy.deepcopy(value)
-    registry.meta_of(obj)["resourceVersion"] = str(revision)
+    """A stored value as the API shows it: with ``metadata.resourceVersion``.
+
+    Only the top level and ``metadata`` are copied: the store decodes a fresh dict for
+    every get, list and watch event (``json.loads``), so nothing else shares the nested
+    parts (a deep copy of 1,000 pods was half the time of a list). A store that caches
+    decoded objects must hand out copies."""
+    obj = dict(value)
+    meta = obj.get("metadata")
+    obj["metadata"] = dict(meta) if isinstance(meta, dict) else {}
+    obj["metadata"]["resourceVersion"] = str(revision)
     return obj
 
 
@@ -236,7 +243,8 @@ def selector_filter(request: web.Request, resource: Resource
 async def list_objects(request: web.Request, target: Target) -> web.Response:
     matches = selector_filter(request, target.resource)
     kvs, revision = await call(request, request.app[STORE].list, target.prefix)
-    items = [o for o in (as_object(kv.value, kv.mod_revision) for kv in kvs) if matches(o)]
+    # Select first, then copy: selectors never look at resourceVersion.
+    items = [as_object(kv.value, kv.mod_revision) for kv in kvs if matches(kv.value)]
     if wants_table(request):
         return respond(make_table(request, target.resource, items, str(revision)))
     resource = target.resource

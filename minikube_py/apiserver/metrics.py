@@ -81,12 +81,13 @@ class CpuRates:
 
     def rate(self, key: str) -> tuple[int, float] | None:
         """(nanocores, window in s) between the newest sample and the oldest one at most
-        ``window`` s before it (else the closest older one); None without two samples."""
+        ``window`` s before it (else the closest older one, up to ``keep`` s); None without
+        two such samples."""
         seen = self.samples.get(key) or []
         if len(seen) < 2:
             return None
         t, used = seen[-1]
-        older = [s for s in seen[:-1] if t - s[0] >= MIN_WINDOW_S]
+        older = [s for s in seen[:-1] if MIN_WINDOW_S <= t - s[0] <= self.keep]
         if not older:
             return None
         within = [s for s in older if t - s[0] <= self.window]

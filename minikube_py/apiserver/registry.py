@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from minikube_py import api
-from minikube_py.api.resources import Resource, find_resource
 from minikube_py.api.fields import FieldPath
 from minikube_py.api.names import validate_object_meta
+from minikube_py.api.resources import Resource, find_resource
 from minikube_py.apiserver import status as st
 from minikube_py.apiserver.allocators import AllocationError, RangeFull, ServiceAllocator
 from minikube_py.errors import ValidationError

@@ -74,17 +74,19 @@ class ProxyConfig:
     cluster_cidr: str
     state_dir: str
     service_cidr: str = SERVICE_CIDR
+    pod_interface: str = ""           # the node's bridge (see RulesConfig.pod_interface)
     min_sync_period: float = 0.2      # upstream: 1 s
     full_sync_period: float = 3600.0  # upstream nftables: FullSyncPeriod, 1 hour
 
     @classmethod
     def from_node(cls, node: NodeConfig) -> ProxyConfig:
         return cls(table=proxy_table(node.nft_table), cluster_cidr=node.pod_cidr,
-                   state_dir=node.state_dir)
+                   state_dir=node.state_dir, pod_interface=node.bridge)
 
     @property
     def rules(self) -> RulesConfig:
-        return RulesConfig(self.table, self.cluster_cidr, self.service_cidr)
+        return RulesConfig(self.table, self.cluster_cidr, self.service_cidr,
+                           self.pod_interface)
 
     @property
     def ruleset_path(self) -> str:

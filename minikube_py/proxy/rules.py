@@ -56,6 +56,9 @@ class RulesConfig:
     table: str                       # e.g. "minikube-py-proxy"
     cluster_cidr: str                # the pod network: traffic from elsewhere is masqueraded
     service_cidr: str = SERVICE_CIDR
+    #: The node's pod bridge: ClusterIPs are DNATed only for packets arriving from it (and
+    #: for the host's own traffic), NodePorts for packets from anywhere. Empty = any input.
+    pod_interface: str = ""
 
 
 @dataclass(frozen=True)
@@ -241,8 +244,12 @@ def base_chains(cfg: RulesConfig) -> dict[str, tuple[str | None, tuple[str, ...]
     def hook(kind: str, point: str, priority: int) -> str:
         return f"type {kind} hook {point} priority {priority}; policy accept;"
     check = ("ct state new jump endpoints-check",)
+    prerouting: tuple[str, ...] = ("jump services",)
+    if cfg.pod_interface:
+        prerouting = (f'iifname "{cfg.pod_interface}" jump services',
+                      f"{NODE_LOCAL} meta l4proto . th dport vmap @service-nodeports")
     return {
-        "nat-prerouting": (hook("nat", "prerouting", DSTNAT), ("jump services",)),
+        "nat-prerouting": (hook("nat", "prerouting", DSTNAT), prerouting),
         "nat-output": (hook("nat", "output", DSTNAT), ("jump services",)),
         "nat-postrouting": (hook("nat", "postrouting", SRCNAT), ("jump masquerading",)),
         "filter-input": (hook("filter", "input", FILTER), check),

@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
-from minikube_py.api.resources import lookup
+from minikube_py.api.resources import must
 from tests.e2e.clusterharness import TestCluster
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
 
-CONFIGMAPS = lookup("configmaps")
+CONFIGMAPS = must("configmaps")
 
 
 def container_processes(cluster: TestCluster, pod: dict[str, Any]) -> dict[str, tuple]:

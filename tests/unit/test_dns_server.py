@@ -153,16 +153,16 @@ def test_malformed_messages_do_not_stop_the_server(dns: DNSServer) -> None:
     rng = random.Random(4)
     valid = DNSRecord.question("nginx-svc.default.svc.cluster.local", "SRV").pack()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for round_ in range(6):  # random bytes, and valid queries with random bytes flipped
-            for _ in range(50):
+        for round_ in range(15):  # random bytes, and valid queries with random bytes flipped
+            for _ in range(20):
                 junk = bytearray(valid)
                 for _ in range(rng.randint(1, 6)):
                     junk[rng.randrange(len(junk))] = rng.randrange(256)
                 sock.sendto(bytes(junk[:rng.randint(0, len(junk))]), (HOST, dns.port))
                 sock.sendto(rng.randbytes(rng.randint(0, 80)), (HOST, dns.port))
-            # A burst can overflow the socket's receive buffer (the kernel then drops
-            # packets, as it would for any UDP server): ask over TCP, which never drops.
-            assert ask(dns, "dns-version.cluster.local", "TXT", tcp=True).rr, round_
+            # UDP is answered in order, so this reply means the burst before it was handled
+            # (small bursts: a big one could overflow the socket buffer, and UDP drops).
+            assert ask(dns, "dns-version.cluster.local", "TXT").rr, round_
     assert rdata(ask(dns, "nginx-svc.default.svc.cluster.local")) == ["10.96.0.42"]
     assert rdata(ask(dns, "nginx-svc.default.svc.cluster.local", tcp=True)) == ["10.96.0.42"]
 

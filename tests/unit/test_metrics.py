@@ -57,6 +57,15 @@ def test_a_counter_that_goes_back_starts_over_and_close_samples_give_no_rate() -
     assert rates.rate("c") == (1_000_000_000, 2.0)
 
 
+def test_a_sample_older_than_a_minute_is_no_base_for_a_rate() -> None:
+    rates = metrics.CpuRates(keep=60.0)
+    rates.add("c", 0.0, 0)
+    rates.add("c", 61.0, 61_000_000_000)
+    assert rates.rate("c") is None  # the API server samples again instead
+    rates.add("c", 62.0, 61_500_000_000)
+    assert rates.rate("c") == (500_000_000, 1.0)
+
+
 def test_old_keys_are_forgotten() -> None:
     rates = metrics.CpuRates(keep=60.0)
     rates.add("gone", 0.0, 1)
