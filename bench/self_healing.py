@@ -217,7 +217,9 @@ def kill_and_wait(cluster: BenchCluster, events: PodEvents, pod: Obj) -> dict[st
     finished = float(exited.get("finished_at") or killed)  # the shim reaped the init
     observed = log_time(cluster, f"Observed container exit uid={uid}", killed)
     planned = log_time(cluster, f"Computed pod actions pod={pod['metadata']['name']}", killed)
-    return {"exit recorded": finished - killed,
+    written = os.stat(os.path.join(ctr_dir, str(attempt), "exit.json")).st_mtime
+    return {"init reaped by shim": finished - killed,
+            "exit.json written": written - killed,
             "kubelet saw the exit": observed - killed,
             "kubelet planned": planned - killed,
             "created": state["created_at"] - killed,
@@ -320,7 +322,6 @@ def profile_restarts(kills: int) -> None:
             raise SystemExit("the pods did not start in 60 s")
         for pod in pods:
             ctr_dir = os.path.join(config.pod_dir(pod["metadata"]["uid"]), "containers", "main")
-            print(ctr_dir, os.listdir(ctr_dir))
             state = read_json(os.path.join(ctr_dir, "0", "state.json")) or {}
             sampler.active.set()
             killed = time.time()
@@ -330,7 +331,11 @@ def profile_restarts(kills: int) -> None:
                 time.sleep(0.001)
             sampler.active.clear()
             new = read_json(os.path.join(ctr_dir, "1", "state.json")) or {}
-            samples.append({"created": new["created_at"] - killed,
+            exit_json = os.path.join(ctr_dir, "0", "exit.json")
+            samples.append({"init reaped by shim": float(
+                                (read_json(exit_json) or {}).get("finished_at", killed)) - killed,
+                            "exit.json written": os.stat(exit_json).st_mtime - killed,
+                            "created": new["created_at"] - killed,
                             "running (state.json)": new["started_at"] - killed})
             wall += time.time() - killed
             time.sleep(0.2)

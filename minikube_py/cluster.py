@@ -34,6 +34,7 @@ import yaml
 from minikube_py.clusterauth import (  # noqa: F401 (kubeconfig: re-exported)
     authenticator,
     ensure_cluster_pki,
+    ensure_kubelet_token,
     kubeconfig,
     make_internal_client,
     user_kubeconfig,
@@ -112,9 +113,11 @@ class Cluster:
         os.makedirs(cfg.node.state_dir, exist_ok=True)
         # Step 1: store + API server (TLS: the PKI is made at the first start).
         tls = ensure_cluster_pki(cfg) if cfg.tls else None
+        kubelet_token = ensure_kubelet_token(cfg)
         api = APIServer(cfg.store_path, host=cfg.api_host, port=cfg.api_port, tls=tls,
                         authenticator=authenticator(cfg) if tls else None,
-                        authorizer=RBACAuthorizer() if tls else None)
+                        authorizer=RBACAuthorizer() if tls else None,
+                        kubelet_token=kubelet_token)
         api.start()
         self._stops.append(("API server", api))
         log.info("Started API server url=%s store=%s", cfg.api_url, cfg.store_path)
@@ -139,7 +142,7 @@ class Cluster:
                           source)  # pods' resolv.conf: nameserver 10.96.0.10 (Step 7)
         kubelet.prepare_node()
         server = KubeletServer(cfg.node, self._lookup, cfg.node.network.gateway,
-                               cfg.kubelet_port)
+                               cfg.kubelet_port, token=kubelet_token)
         server.start()
         self._stops.append(("kubelet server", server))
         self.kubelet = kubelet

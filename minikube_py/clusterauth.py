@@ -21,14 +21,16 @@ kubeadm's ``admin.conf``, so kubectl verifies the server with no
     kubectl --kubeconfig <(minikube-py kubeconfig --user viewer) delete pod x   # Forbidden
 
 Where we differ from upstream: the kubelet's own port (logs, exec, stats for the API server
-to proxy to) stays plain HTTP without authentication on the bridge address. Upstream serves
-it over HTTPS on 10250 and accepts only the API server's ``apiserver-kubelet-client``
-certificate. Pods can reach the bridge address, so treat that port as open to them.
+to proxy to) is plain HTTP on the bridge address, and accepts only requests carrying a
+shared bearer token (``pki/kubelet-token``) that the API server presents. Upstream serves it
+over HTTPS on 10250 and accepts only the API server's ``apiserver-kubelet-client``
+certificate.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -131,3 +133,28 @@ def user_kubeconfig(url: str, state_dir: str, user: str = "admin") -> dict[str, 
         if info.name == user:
             return kubeconfig(url, f"minikube-py-{user}", ca_file=ca, token=token)
     raise pki.PKIError.failed("find", "user", user, f"not in {pki.tokens_path(directory)}")
+
+
+def ensure_kubelet_token(config: ClusterConfig) -> str:
+    """The secret the API server presents to the kubelet (``<state>/pki/kubelet-token``).
+
+    Made once, kept across restarts, readable only by root. Upstream's API server presents a
+    client certificate to the kubelet instead; a shared token keeps ours small.
+    """
+    import secrets
+
+    directory = pki.pki_dir(config.node.state_dir)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    path = os.path.join(directory, "kubelet-token")
+    try:
+        with open(path) as f:
+            token = f.read().strip()
+        if token:
+            return token
+    except FileNotFoundError:
+        pass
+    token = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token

@@ -41,6 +41,7 @@ from minikube_py.apiserver.allocators import ServiceAllocator
 from minikube_py.apiserver.handlers import (
     EXECUTOR,
     HTTP,
+    KUBELET_TOKEN,
     NAMESPACES,
     NODE_PROXY,
     SERVICES,
@@ -69,18 +70,22 @@ class APIServerError(MinikubeError):
 
 def make_app(store: Backend, *, version: str = "v1.32.0", node_proxy: Any = None,
              authenticator: auth.Authenticator | None = None,
-             authorizer: rbac.RBACAuthorizer | None = None) -> web.Application:
+             authorizer: rbac.RBACAuthorizer | None = None,
+             kubelet_token: str | None = None) -> web.Application:
     """The application: discovery, health, then every resource path of the table.
 
     ``node_proxy(node) -> "http://ip:port"`` overrides how a node's kubelet is found for
     ``pods/log`` and ``pods/exec`` (default: the Node's InternalIP and kubelet port).
     With an ``authenticator`` every request first passes :mod:`.auth` (401/403).
+    ``kubelet_token`` is sent as a bearer token on every call to a kubelet (logs, exec,
+    stats), which refuses calls without it.
     """
     middlewares = [auth.auth_middleware(authenticator, authorizer)] if authenticator else []
     app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=middlewares)
     app[STORE] = store
     app[VERSION] = version
     app[NODE_PROXY] = node_proxy
+    app[KUBELET_TOKEN] = kubelet_token
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="apiserver-store")
     app[WATCHES] = set()
     app[SERVICES] = ServiceAllocator()
@@ -92,8 +97,10 @@ def make_app(store: Backend, *, version: str = "v1.32.0", node_proxy: Any = None
 
 
 async def _startup(app: web.Application) -> None:
-    app[HTTP] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None,
-                                                                      sock_connect=5))
+    token = app[KUBELET_TOKEN]
+    app[HTTP] = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
+        headers={"Authorization": f"Bearer {token}"} if token else None)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(app[EXECUTOR], ensure_system_namespaces, app[STORE])
     await loop.run_in_executor(app[EXECUTOR], rbac.ensure_default_policy, app[STORE])
@@ -282,8 +289,10 @@ class APIServer:
                  version: str = "v1.32.0", node_proxy: Any = None,
                  tls: auth.TLSConfig | None = None,
                  authenticator: auth.Authenticator | None = None,
-                 authorizer: rbac.RBACAuthorizer | None = None) -> None:
+                 authorizer: rbac.RBACAuthorizer | None = None,
+                 kubelet_token: str | None = None) -> None:
         self.store_path = store_path
+        self.kubelet_token = kubelet_token
         self.tls = tls
         self.authenticator = authenticator
         self.authorizer = authorizer
@@ -318,7 +327,8 @@ class APIServer:
         try:
             store = open_store(self.store_path)
             app = make_app(store, version=self.version, node_proxy=self.node_proxy,
-                           authenticator=self.authenticator, authorizer=self.authorizer)
+                           authenticator=self.authenticator, authorizer=self.authorizer,
+                           kubelet_token=self.kubelet_token)
             context = auth.server_ssl_context(self.tls) if self.tls else None
             runner = loop.run_until_complete(serve(app, self.host, self.port, context))
             self.port = runner.addresses[0][1]

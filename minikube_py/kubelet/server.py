@@ -15,7 +15,11 @@ serves these paths on port 10250:
 - ``GET /stats/summary`` — cumulative CPU time and memory working set of the node and of
   each running pod and container (``minikube_py.kubelet.stats``), for ``kubectl top``.
 
-Try it: ``curl http://10.244.0.1:10250/containerLogs/default/<pod>/<container>``.
+Only the API server may call these: every request but ``/healthz`` must carry the bearer
+token the cluster shares with its API server (``<state>/pki/kubelet-token``), since pods can
+reach the node's address too. Upstream uses TLS client certificates for the same purpose.
+Try it: ``curl -H "Authorization: Bearer $(cat /var/lib/minikube-py/pki/kubelet-token)"
+http://10.244.0.1:10250/containerLogs/default/<pod>/<container>``.
 """
 
 from __future__ import annotations
@@ -65,8 +69,10 @@ def _bundles(config: NodeConfig, pod: Pod, container: str) -> list[str]:
 class KubeletServer:
     """Serves logs and exec for the pods ``lookup(namespace, name)`` knows."""
 
-    def __init__(self, config: NodeConfig, lookup: PodLookup, host: str, port: int) -> None:
+    def __init__(self, config: NodeConfig, lookup: PodLookup, host: str, port: int,
+                 token: str | None = None) -> None:
         self.config = config
+        self.token = token
         self.lookup = lookup
         self.host = host
         self.port = port
@@ -76,8 +82,20 @@ class KubeletServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
+    @web.middleware
+    async def _require_token(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path != "/healthz" and self.token is not None:
+            import hmac
+
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                raise web.HTTPUnauthorized(text="Unauthorized: only the API server may call "
+                                                "the kubelet")
+        response: web.StreamResponse = await handler(request)
+        return response
+
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._require_token])
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.logs)
         app.router.add_get("/exec/{ns}/{pod}/{container}", self.exec)

@@ -80,9 +80,10 @@ def test_kubectl_version_and_api_resources(cluster: tuple[Kubectl, Client]) -> N
     kubectl, _ = cluster
     assert "Server Version: v1.32.0" in kubectl("version").stdout
     out = kubectl("api-resources").stdout
-    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
-    assert "deploy" in lines["deployments"] and "apps/v1" in lines["deployments"]
-    assert "po" in lines["pods"].split()
+    # Keyed by (name, API version): "pods" is listed twice, core v1 and metrics.k8s.io.
+    lines = {(line.split()[0], line.split()[-3]): line for line in out.splitlines()[1:]}
+    assert "deploy" in lines[("deployments", "apps/v1")].split()
+    assert "po" in lines[("pods", "v1")].split()
 
 
 def test_kubectl_apply_strict_rejects_the_seed_service_but_creates_the_deployment(
