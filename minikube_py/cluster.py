@@ -134,10 +134,9 @@ class Cluster:
         self._stops.append(("scheduler", scheduler))
         # Step 5: kubelet. It heartbeats several times per grace period (upstream: every
         # 10 s for a 40 s grace), so a short grace period shortens the heartbeat period.
-        apisource.HEARTBEAT_PERIOD = min(apisource.HEARTBEAT_PERIOD,
-                                         cfg.node_monitor_grace_period / 4)
         client = make_internal_client(cfg, f"kubelet/{cfg.node.node_name}")
-        source = ApiSource(client, cfg.node, cfg.kubelet_port)
+        source = ApiSource(client, cfg.node, cfg.kubelet_port, heartbeat_period=min(
+            apisource.HEARTBEAT_PERIOD, cfg.node_monitor_grace_period / 4))
         kubelet = Kubelet(replace(cfg.node, cluster_dns=cfg.node.cluster_dns or CLUSTER_DNS_IP),
                           source)  # pods' resolv.conf: nameserver 10.96.0.10 (Step 7)
         kubelet.prepare_node()

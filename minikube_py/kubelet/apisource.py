@@ -6,7 +6,8 @@ What a kubelet does with the API server (upstream: ``pkg/kubelet/kubelet_node_st
 1. **register** its Node: capacity and allocatable (CPUs, memory, max pods), the pod CIDR,
    its addresses, the port where it serves logs and exec, and conditions (Ready...);
 2. **heartbeat**: refresh the Ready condition's ``lastHeartbeatTime`` every
-   :data:`HEARTBEAT_PERIOD` seconds, so the control plane knows the node is alive;
+   :data:`HEARTBEAT_PERIOD` seconds (more often when the control plane's grace period is
+   short), so the control plane knows the node is alive;
 3. **watch** the pods bound to it:
    ``GET /api/v1/pods?watch=true&fieldSelector=spec.nodeName=<node>``;
 4. **report** each pod's status: ``PATCH /api/v1/namespaces/<ns>/pods/<name>/status``;
@@ -120,8 +121,10 @@ def node_conditions() -> list[dict[str, Any]]:
 class ApiSource:
     """Pods from the API server for one node; status and events back to it."""
 
-    def __init__(self, client: Client, config: NodeConfig, kubelet_port: int) -> None:
+    def __init__(self, client: Client, config: NodeConfig, kubelet_port: int,
+                 heartbeat_period: float = HEARTBEAT_PERIOD) -> None:
         self.client = client
+        self.heartbeat_period = heartbeat_period
         self.config = config
         self.kubelet_port = kubelet_port
         self.pods = Informer(client, PODS, field_selector=f"spec.nodeName={config.node_name}")
@@ -150,7 +153,7 @@ class ApiSource:
                           {"status": {"conditions": node_conditions()}}, subresource="status")
 
     def _heartbeat_loop(self) -> None:
-        while not self._stopping.wait(HEARTBEAT_PERIOD):
+        while not self._stopping.wait(self.heartbeat_period):
             try:
                 self.heartbeat()
             except Exception as e:

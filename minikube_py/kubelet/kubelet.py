@@ -37,10 +37,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import bridge
 from minikube_py.config import NodeConfig
+from minikube_py.kubelet.plan import ProbeResults
 from minikube_py.kubelet.probes import ProbeManager
 from minikube_py.kubelet.recovery import remove_orphans
 from minikube_py.kubelet.sources import ManifestSource, PodSource
-from minikube_py.kubelet.sync import NodeContext, Pod, kill_pod, sync_pod
+from minikube_py.kubelet.sync import NodeContext, Pod, kill_pod, read_status, sync_pod
 from runtime.cgroups import Resources, detect_driver
 from runtime.images import ImageStore
 
@@ -168,6 +169,8 @@ class Kubelet:
             pod_json = os.path.join(self.config.pod_dir(uid), "pod.json")
             old = self._desired.get(uid)
             self._desired[uid] = pod
+            if old is None:
+                self._seed_probes(uid)
             if old != pod:
                 if not pod["metadata"].get("deletionTimestamp"):
                     os.makedirs(self.config.pod_dir(uid), exist_ok=True)
@@ -180,6 +183,15 @@ class Kubelet:
         for uid in node_pod_uids(self.config):
             if uid not in desired:
                 self.request_sync(uid)
+
+    def _seed_probes(self, uid: str) -> None:
+        """A pod first seen by this kubelet may have been running under a previous one: its
+        last reported readiness stands until the probes say otherwise."""
+        for c in (read_status(self.config, uid) or {}).get("containerStatuses") or []:
+            if "running" in (c.get("state") or {}):
+                self.prober.seed((uid, c["name"], int(c.get("restartCount", 0))), ProbeResults(
+                    readiness="success" if c.get("ready") else None,
+                    startup="success" if c.get("started") else None))
 
     def resync_all(self) -> None:
         for uid in list(self._desired):

@@ -202,6 +202,7 @@ class Worker:
 class _Instance:
     workers: dict[str, Worker] = field(default_factory=dict)
     results: dict[str, str] = field(default_factory=dict)
+    watched: bool = False  # its workers exist (a seeded instance has results only)
 
 
 class ProbeManager:
@@ -236,9 +237,10 @@ class ProbeManager:
                 key = (uid, name, attempt)
                 alive.add(key)
                 container = specs.get(name)
-                if container is None or key in self._instances:
+                instance = self._instances.setdefault(key, _Instance())
+                if container is None or instance.watched:
                     continue
-                instance = self._instances[key] = _Instance()
+                instance.watched = True
                 for kind, field_name in KINDS.items():
                     if container.get(field_name):
                         worker = Worker(kind, container[field_name], key, pod, container,
@@ -247,6 +249,17 @@ class ProbeManager:
                         self._push(worker.first_due(), worker)
             for key in [k for k in self._instances if k[0] == uid and k not in alive]:
                 self._forget(key)
+
+    def seed(self, key: InstanceKey, results: ProbeResults) -> None:
+        """Start an instance from known verdicts instead of "none yet": a restarted kubelet
+        passes what its predecessor reported, so a ready pod does not blink out of its
+        Service's endpoints while the first probes run."""
+        with self._lock:
+            instance = self._instances.setdefault(key, _Instance())
+            for kind in KINDS:
+                verdict = getattr(results, kind)
+                if verdict is not None:
+                    instance.results.setdefault(kind, verdict)
 
     def remove_pod(self, uid: str) -> None:
         with self._lock:

@@ -104,6 +104,8 @@ def test_pods_of_a_silent_node_are_recreated_on_the_real_node(short_grace_cluste
                 client.get(NODES, hollow.name)))
         pods = cluster.running_pods("app=moved", 2, timeout=60)
         assert {p["spec"]["nodeName"] for p in pods} == {cluster.node_name}
+        real = node_is(client, cluster.node_name, "True")  # its kubelet heartbeats faster
+        assert real and not taint_keys(real)
         events = client.list(resource("events"), "default",
                              field_selector="reason=TaintManagerEviction")["items"]
         assert len(events) >= 2

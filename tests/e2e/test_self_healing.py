@@ -107,18 +107,31 @@ def test_probes_show_in_describe_and_readiness_drives_ready_and_endpoints(
         [ready["status"]["podIP"], unready["status"]["podIP"]]), timeout=10)
 
 
-def test_a_deleted_pod_is_terminating_for_its_grace_period(cluster: TestCluster):
-    cluster.apply(pod("stubborn", "exec sleep 1000", grace=3))
+def test_crash_loop_back_off_and_a_deleted_pod_terminating_for_its_grace_period(
+        cluster: TestCluster):
+    cluster.apply([pod("stubborn", "exec sleep 1000", grace=3), pod("crash", "exit 3")])
     cluster.running_pods("app=stubborn", 1)
+
+    # A crash loop: restarted at once, then with a growing delay, shown as CrashLoopBackOff.
+    cluster.wait("CrashLoopBackOff", lambda: (container_status(cluster, "crash").get(
+        "state", {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff")
+    described = cluster.mk("describe", "pod", "crash").stdout
+    last_state = described.split("Last State:")[1]
+    assert last_state.split()[0] == "Terminated", described
+    assert re.search(r"Exit Code:\s+3\b", last_state), described
+    assert "Back-off restarting failed container main" in described, described
+    assert "CrashLoopBackOff" in cluster.mk("get", "pod", "crash").stdout
+
+    # Deleting: Terminating while the container sits out its grace period, then gone.
     started = time.monotonic()
     cluster.mk("delete", "pod", "stubborn", "--wait=false")
-    listed = cluster.mk("get", "pods").stdout
+    listed = cluster.mk("get", "pod", "stubborn").stdout
     assert "Terminating" in listed.splitlines()[1]
     assert get_pod(cluster, "stubborn")["metadata"].get("deletionTimestamp")
     cluster.wait("the pod to disappear", lambda: get_pod(cluster, "stubborn") is None,
                  timeout=15, poll=0.05)
     took = time.monotonic() - started
-    assert 3 <= took < 8, f"gone after {took:.1f}s with a 3 s grace period"
+    assert 3 <= took < 6, f"gone after {took:.1f}s with a 3 s grace period"
 
 
 def test_kill_9_of_the_whole_cluster_process_keeps_the_pods_running(cluster: TestCluster):

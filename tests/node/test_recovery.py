@@ -46,6 +46,10 @@ def test_a_restarted_agent_adopts_its_pods_restarts_the_dead_and_sweeps_orphans(
         node: TestNode, test_names):
     docs = [busybox_pod(f"p{i:02d}", "exec sleep 100000") for i in range(PODS)]
     docs.append(busybox_pod("leftover", "exec sleep 100000"))
+    slow_probe = {"exec": {"command": ["sh", "-c", "sleep 2; test -f /tmp/ready"]},
+                  "timeoutSeconds": 5, "periodSeconds": 10}
+    docs.append(busybox_pod("probed", "touch /tmp/ready; exec sleep 100000",
+                            container={"readinessProbe": slow_probe}))
     node.cli("node", "run", "-f", node.write("pods.yaml", yaml.safe_dump_all(docs)))
     pods = {p["metadata"]["name"]: p for p in node.pods()}
     config = nodelib.load_config(node.state)
@@ -96,6 +100,11 @@ def test_a_restarted_agent_adopts_its_pods_restarts_the_dead_and_sweeps_orphans(
         time.sleep(0.02)
     settled = time.monotonic() - started
     print(f"statuses correct {settled:.2f}s after the restart")
+
+    # A ready pod stays ready: its first probe under the new agent takes 2 s, and until then
+    # the verdict its predecessor reported stands.
+    probed = read_json(os.path.join(config.pod_dir(uids["probed"]), "status.json"))
+    assert probed["containerStatuses"][0]["ready"] is True
 
     # The dead container: noticed with its exit status, restarted once.
     assert victim["lastState"]["terminated"]["exitCode"] == 137

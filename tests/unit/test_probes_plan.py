@@ -222,3 +222,13 @@ def test_recovery_keeps_what_a_pod_dir_explains_and_removes_the_rest():
     assert sorted(orphans.cgroups) == sorted([f"pod{gone}", f"pod{uid}/app-1"])
     assert orphans.shims == [101]
     assert len(orphans.describe()) == 6
+
+
+def test_a_seeded_verdict_stands_until_the_probes_say_otherwise():
+    manager = ProbeManager(lambda uid: None, lambda *a: None)
+    manager.seed(("u1", "app", 2), ProbeResults(readiness="success"))
+    pod = pod_with(readinessProbe={"exec": {"command": ["true"]}, "periodSeconds": 10})
+    manager.update_pod(pod, [("app", 2, "/nonexistent", time.time())], "127.0.0.1")
+    assert manager.results("u1", "app", 2).readiness == "success"
+    manager.update_pod(pod, [], "127.0.0.1")
+    assert manager.results("u1", "app", 2) == ProbeResults()
