@@ -166,6 +166,9 @@ def ensure_kubelet(config: NodeConfig, verbose: bool = False) -> int:
     if pid is not None:
         return pid
     save_config(config)
+    sock = os.path.join(config.state_dir, "kubelet.sock")
+    if os.path.exists(sock):  # left by a kubelet that was killed: not a sign of life
+        os.unlink(sock)
     log_path = os.path.join(config.state_dir, "kubelet.log")
     project_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=project_root)
@@ -178,7 +181,6 @@ def ensure_kubelet(config: NodeConfig, verbose: bool = False) -> int:
                                 start_new_session=True, env=env, cwd="/")
     with open(os.path.join(config.state_dir, "kubelet.pid"), "w") as f:
         f.write(f"{proc.pid}\n")
-    sock = os.path.join(config.state_dir, "kubelet.sock")
     deadline = time.monotonic() + 15
     while not os.path.exists(sock):
         if proc.poll() is not None or time.monotonic() > deadline:

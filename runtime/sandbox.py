@@ -82,8 +82,12 @@ def unshare_ipc_uts(ipc_file: str, uts_file: str, hostname: str) -> None:
     if pid == 0:  # the child: only a few system calls, then _exit
         status = 0
         try:
-            os.close(ready_r)
-            os.close(go_w)
+            # Keep only our two pipe ends: a child forked at the same moment by another
+            # thread must not hold a copy of another child's pipe, or neither sees EOF.
+            low, high = sorted((ready_w, go_r))
+            os.closerange(3, low)
+            os.closerange(low + 1, high)
+            os.closerange(high + 1, 65536)
             syscalls.unshare(syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWUTS)
             socket.sethostname(hostname)
             os.write(ready_w, b"ok")

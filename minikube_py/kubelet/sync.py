@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -58,10 +57,6 @@ from runtime.images import ImageStore
 log = logging.getLogger(__name__)
 
 Pod = dict[str, Any]
-#: One sandbox at a time: creating one forks a child that holds pipe ends, and a child forked
-#: by another worker at the same moment would inherit them — both children then wait forever
-#: for an EOF (runtime/sandbox.py: unshare_ipc_uts).
-_SANDBOX_LOCK = threading.Lock()
 #: (pod, type, reason, message) -> records an Event about the pod
 EventRecorder = Callable[[Pod, str, str, str], None]
 
@@ -219,8 +214,7 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
         # Step 4: create the sandbox.
         if actions.create_sandbox:
             try:
-                with _SANDBOX_LOCK:
-                    create_pod_sandbox(ctx.config, pod, ctx.cgroups)
+                create_pod_sandbox(ctx.config, pod, ctx.cgroups)
             except Exception as e:
                 ctx.events(pod, "Warning", "FailedCreatePodSandBox",
                            f"Failed to create pod sandbox: {e}")

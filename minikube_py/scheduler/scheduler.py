@@ -15,6 +15,9 @@ scheduled a millisecond later, already counts its requests (upstream's scheduler
 As upstream, only the scheduling cycle (filter, score, assume) is one pod at a time; the
 **binding cycle** (the ``pods/binding`` POST and the ``Scheduled`` Event) runs on a small
 thread pool, so the next pod is being placed while the API server stores the last binding.
+The ``Scheduled`` Events are written by one recorder thread from a bounded queue (upstream's
+event broadcaster: events are best effort, and dropped when the queue is full), so that
+event writes never hold up bindings.
 
 A pod that fits nowhere gets an Event ``FailedScheduling`` and the condition
 ``PodScheduled=False`` (reason ``Unschedulable``), and waits in the *unschedulable* set; it
@@ -24,6 +27,7 @@ is tried again when a node changes, a pod goes away, or every few seconds.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +50,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 ASSUME_TTL = 30.0
 BINDERS = 8  # concurrent binding cycles
+MAX_QUEUED_EVENTS = 1000  # upstream's maxQueuedEvents
 
 
 class Scheduler:
@@ -69,6 +74,7 @@ class Scheduler:
         self._requests: dict[str, Requests] = {}  # uid -> the pod's requests (immutable)
         self._binder: ThreadPoolExecutor | None = None
         self._next_start = 0  # where the next search through the nodes begins
+        self._events: queue.Queue[tuple[Obj, str] | None] = queue.Queue(MAX_QUEUED_EVENTS)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.scheduled = 0
@@ -80,7 +86,8 @@ class Scheduler:
         for inf in (self.nodes, self.pods, self.pending):
             inf.wait_synced(30)
         self._binder = ThreadPoolExecutor(BINDERS, thread_name_prefix="scheduler-bind")
-        for target, label in ((self._work, "worker"), (self._retry_loop, "retry")):
+        for target, label in ((self._work, "worker"), (self._retry_loop, "retry"),
+                              (self._record_events, "events")):
             thread = threading.Thread(target=target, daemon=True, name=f"scheduler-{label}")
             thread.start()
             self._threads.append(thread)
@@ -89,12 +96,14 @@ class Scheduler:
     def stop(self) -> None:
         self._stop.set()
         self.queue.shut_down()
+        if self._binder is not None:
+            self._binder.shutdown(wait=True, cancel_futures=True)
+        self._drop_queued_events()
+        self._events.put(None)  # ends the recorder thread
         for inf in (self.pending, self.pods, self.nodes):
             inf.stop()
         for thread in self._threads:
             thread.join(timeout=5)
-        if self._binder is not None:
-            self._binder.shutdown(wait=True, cancel_futures=True)
 
     # -- event handlers -----------------------------------------------------------------
     def _on_pending(self, kind: str, pod: Obj, old: Obj | None) -> None:
@@ -236,8 +245,29 @@ class Scheduler:
             self.scheduled += 1
         log.info("Successfully bound pod to node pod=%s node=%s evaluatedNodes=%d "
                  "feasibleNodes=%d", key, node, *detail)
-        record_event(self.client, pod, "Normal", "Scheduled",
-                     f"Successfully assigned {key} to {node}", self.name)
+        message = f"Successfully assigned {key} to {node}"
+        if self._binder is None:
+            record_event(self.client, pod, "Normal", "Scheduled", message, self.name)
+            return
+        try:
+            self._events.put_nowait((pod, message))
+        except queue.Full:
+            log.info("Dropped event pod=%s reason=Scheduled queued=%d", key, MAX_QUEUED_EVENTS)
+
+    def _record_events(self) -> None:
+        while True:
+            item = self._events.get()
+            if item is None:
+                return
+            record_event(self.client, item[0], "Normal", "Scheduled", item[1], self.name)
+
+    def _drop_queued_events(self) -> None:
+        """On stop: forget the events not written yet (no binder adds any more)."""
+        try:
+            while True:
+                self._events.get_nowait()
+        except queue.Empty:
+            return
 
     def _wants(self, pod: Obj, key: str) -> bool:
         spec, meta = pod.get("spec", {}), pod.get("metadata", {})

@@ -179,13 +179,14 @@ def test_watch_describe_logs_and_exec_work_on_a_running_pod(cluster: TestCluster
     name = pod["metadata"]["name"]
 
     # get pods -w: the current table, then a line for a change (a label added).
-    watch = popen_cli(cluster, "get", "pods", "-w")
+    watch = popen_cli(cluster, "get", "pods", "-w", "--show-labels")
     try:
-        read_until(watch, lambda line: name in line)
+        first = read_until(watch, lambda line: name in line)
+        assert "seen=yes" not in "".join(first)
         cluster.client.request("PATCH", f"/api/v1/namespaces/default/pods/{name}", None,
                                body={"metadata": {"labels": {"seen": "yes"}}},
                                content_type="application/merge-patch+json")
-        read_until(watch, lambda line: name in line)
+        read_until(watch, lambda line: name in line and "seen=yes" in line)
     finally:
         watch.kill()
         watch.wait()

@@ -77,10 +77,10 @@ def test_probes_show_in_describe_and_readiness_drives_ready_and_endpoints(
 
     ready = cluster.wait("web-ready Ready", lambda: condition(
         get_pod(cluster, "web-ready"), "Ready") == "True" and get_pod(cluster, "web-ready"))
-    unready = cluster.wait("web-unready Running", lambda: (p := get_pod(
-        cluster, "web-unready")) and p["status"].get("phase") == "Running" and p)
+    cluster.wait("web-unready Running", lambda: (get_pod(cluster, "web-unready") or {}).get(
+        "status", {}).get("phase") == "Running")
     time.sleep(1.5)  # its readiness probe has run and failed
-    unready = get_pod(cluster, "web-unready")
+    unready = get_pod(cluster, "web-unready") or {}
     assert condition(unready, "Ready") == "False"
     assert condition(unready, "ContainersReady") == "False"
     assert unready["status"]["containerStatuses"][0]["restartCount"] == 0
@@ -127,7 +127,7 @@ def test_crash_loop_back_off_and_a_deleted_pod_terminating_for_its_grace_period(
     cluster.mk("delete", "pod", "stubborn", "--wait=false")
     listed = cluster.mk("get", "pod", "stubborn").stdout
     assert "Terminating" in listed.splitlines()[1]
-    assert get_pod(cluster, "stubborn")["metadata"].get("deletionTimestamp")
+    assert (get_pod(cluster, "stubborn") or {})["metadata"].get("deletionTimestamp")
     cluster.wait("the pod to disappear", lambda: get_pod(cluster, "stubborn") is None,
                  timeout=15, poll=0.05)
     took = time.monotonic() - started

@@ -4,6 +4,7 @@ gating), the probe checks and timers against a local server, and the recovery pl
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 import time
 from typing import Any
@@ -168,8 +169,10 @@ def test_http_and_tcp_checks_report_upstream_messages(server):
     assert http_check("127.0.0.1", port, "/", {}, 1.0) == (
         False, "HTTP probe failed with statuscode: 500")
     assert tcp_check("127.0.0.1", port, 1.0) == (True, "")
-    server.server_close()
-    ok, message = tcp_check("127.0.0.1", port, 1.0)
+    with socket.socket() as closed:  # bound, never listening: the port refuses connections
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        ok, message = tcp_check("127.0.0.1", port, 1.0)
     assert not ok and message == f"dial tcp 127.0.0.1:{port}: connect: connection refused"
 
 
