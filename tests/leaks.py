@@ -90,7 +90,8 @@ def test_tables() -> list[str]:
 
 
 def test_processes() -> list[int]:
-    """PIDs in test cgroups, or shims started from a pytest temporary directory."""
+    """PIDs in test cgroups, or shims, kubelets and ``up`` processes of the project started
+    with a state directory under pytest's temporary directory."""
     pids: set[int] = set()
     base = str(SCOPE["basetemp"]).encode()
     for cg in test_cgroups():
@@ -108,7 +109,7 @@ def test_processes() -> list[int]:
                 cmdline = f.read().replace(b"\0", b" ")
         except OSError:
             continue
-        if base in cmdline and b"runtime." in cmdline:
+        if base in cmdline and (b"runtime." in cmdline or b"minikube_py" in cmdline):
             pids.add(int(entry))
     return sorted(pids)
 
