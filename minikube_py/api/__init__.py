@@ -51,6 +51,8 @@ __all__ = ["FieldError", "FieldPath", "ValidationError", "check_object", "check_
            "unknown_fields", "validate_object", "validate_pod", "where_field_belongs"]
 
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+#: Upstream's MaxSecretSize, which also bounds a ConfigMap's keys plus values: 1 MiB.
+CONFIG_MAP_MAX_BYTES = 1 << 20
 
 
 def validate_namespace(obj: Any) -> list[FieldError]:
@@ -76,6 +78,12 @@ def validate_config_map(obj: Any) -> list[FieldError]:
                                   "'KEY_NAME',  or 'key-name', regex used for validation is "
                                   "'[-._a-zA-Z0-9]+')"))
         f.expect_str(value, data.key(str(key)), errs)
+    sections = [obj.get(name) for name in ("data", "binaryData")]
+    size = sum(len(str(k)) + len(str(v)) for section in sections
+               if isinstance(section, dict) for k, v in section.items())
+    if size > CONFIG_MAP_MAX_BYTES:
+        errs.append(f.FieldError(f.TOO_LONG, "", None,
+                                 f"must have at most {CONFIG_MAP_MAX_BYTES} bytes"))
     return errs
 
 

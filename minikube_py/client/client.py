@@ -45,7 +45,8 @@ class ApiError(MinikubeError):
 
 
 class Client:
-    """REST calls against one API server. Thread-safe: one connection per call."""
+    """REST calls against one API server. Thread-safe: each thread keeps one connection
+    open (HTTP keep-alive) for ordinary calls; watches and streams get their own."""
 
     def __init__(self, server: str, token: str | None = None, ca_file: str | None = None,
                  cert_file: str | None = None, key_file: str | None = None,
@@ -59,6 +60,7 @@ class Client:
         self.timeout = timeout
         self.user_agent = user_agent
         self._ssl: ssl.SSLContext | None = None
+        self._local = threading.local()
         if self.scheme == "https":
             self._ssl = ssl.create_default_context(cafile=ca_file)
             if cert_file:
@@ -104,11 +106,14 @@ class Client:
                 body: Any = None, content_type: str = "application/json",
                 accept: str = "application/json") -> Any:
         """One call; the decoded JSON answer, or :class:`ApiError`."""
-        conn, resp = self.open(method, path, query, body, content_type, accept)
-        try:
-            raw = resp.read()
-        finally:
-            conn.close()
+        if query:
+            clean = {k: v for k, v in query.items() if v is not None}
+            path += "?" + urllib.parse.urlencode(clean, doseq=True)
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = self._headers(content_type if data is not None else None, accept)
+        resp, raw = self._send_kept_alive(method, path, data, headers)
         ctype = resp.getheader("Content-Type", "")
         decoded: Any = raw.decode(errors="replace")
         if "json" in ctype and raw:
@@ -119,6 +124,40 @@ class Client:
                 "message": str(decoded).strip() or resp.reason}
             raise ApiError(resp.status, status)
         return decoded
+
+    def _send_kept_alive(self, method: str, path: str, data: bytes | None,
+                         headers: dict[str, str]) -> tuple[http.client.HTTPResponse, bytes]:
+        """Send on this thread's open connection. A connection the server has closed while
+        it sat idle fails before the request is read, so that one case is retried once on a
+        new connection (as urllib3's pool does)."""
+        for attempt in (0, 1):
+            conn = getattr(self._local, "conn", None)
+            reused = conn is not None
+            if conn is None:
+                conn = self._local.conn = self._connection(self.timeout)
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+                    http.client.CannotSendRequest) as e:
+                self._drop_connection()
+                if reused and attempt == 0:
+                    continue
+                raise MinikubeError(f"failed to reach API server {self.server}: {e}") from e
+            except (OSError, http.client.HTTPException) as e:
+                self._drop_connection()
+                raise MinikubeError(f"failed to reach API server {self.server}: {e}") from e
+            if resp.will_close:
+                self._drop_connection()
+            return resp, raw
+        raise AssertionError("unreachable")
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
 
     # -- verbs ----------------------------------------------------------------------------
     def get(self, resource: Resource, name: str, namespace: str | None = None,

@@ -598,10 +598,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 #: Known gaps, each a real bug: the test fails (strict xfail) once it is fixed.
-KNOWN_GAPS = {
-    "configmap data over one megabyte":
-        "api.validate_config_map has no 1 MiB total size limit (upstream: MaxSecretSize)",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def corpus_params() -> list[Any]:
