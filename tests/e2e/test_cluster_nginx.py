@@ -78,3 +78,36 @@ def test_the_notes_nginx_manifest_serves_the_welcome_page_from_a_pod(cluster: Te
     svc = cluster.get("service", "nginx-svc")
     assert svc["spec"]["ports"][0]["port"] == 8080
     assert "type" not in svc["spec"]["ports"][0]
+
+    # Issue "Services": with the note's file the Service is a ClusterIP Service, and
+    # nginx answers through it from the host ...
+    assert svc["spec"]["type"] == "ClusterIP"
+    cluster_ip = svc["spec"]["clusterIP"]
+    with urllib.request.urlopen(f"http://{cluster_ip}:8080/", timeout=10) as resp:
+        assert "<title>Welcome to nginx!</title>" in resp.read().decode()
+    # ... and from a pod, by ClusterIP, by its full DNS name and by its short name; the pod
+    # also got the Service's environment variables.
+    cluster.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client"},
+                   "spec": {"terminationGracePeriodSeconds": 0, "containers": [{
+                       "name": "c", "image": "busybox", "command": ["sleep", "1000"]}]}})
+    cluster.wait("client running", lambda: any(
+        p["metadata"]["name"] == "client" and p.get("status", {}).get("phase") == "Running"
+        for p in cluster.pods()))
+    for url in (f"http://{cluster_ip}:8080/",
+                "http://nginx-svc.default.svc.cluster.local:8080/",
+                "http://nginx-svc:8080/"):
+        got = cluster.mk("exec", "client", "--", "timeout", "10", "wget", "-qO-", url)
+        assert "<title>Welcome to nginx!</title>" in got.stdout, url
+    env = cluster.mk("exec", "client", "--", "env").stdout
+    assert f"NGINX_SVC_SERVICE_HOST={cluster_ip}" in env
+    assert "NGINX_SVC_SERVICE_PORT=8080" in env
+    assert f"NGINX_SVC_PORT=tcp://{cluster_ip}:8080" in env
+
+    # The corrected copy moves `type: NodePort` to spec.type: then nginx answers on the
+    # node's address (the bridge's own address here) at the allocated nodePort.
+    cluster.mk("apply", "-f", os.path.join(ROOT, "examples", "nginx-deployment-nodeport.yml"))
+    svc = cluster.get("service", "nginx-svc")
+    assert svc["spec"]["type"] == "NodePort"
+    node_port = svc["spec"]["ports"][0]["nodePort"]
+    with urllib.request.urlopen(f"http://{cluster.gateway}:{node_port}/", timeout=10) as resp:
+        assert "<title>Welcome to nginx!</title>" in resp.read().decode()
