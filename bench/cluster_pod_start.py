@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -33,19 +32,13 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import bench_config, percentile, summary  # noqa: E402
+from bench.common import bench_config, free_port, percentile, summary  # noqa: E402
 from minikube_py.api.resources import must  # noqa: E402
 from minikube_py.cli.kubeconfig import find_target, make_client  # noqa: E402
 from minikube_py.client import Client  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PODS = must("pods")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def mk(state: str, *args: str, timeout: float = 180) -> str:

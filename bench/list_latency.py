@@ -19,17 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import summary  # noqa: E402
-from bench.scheduler_throughput import ROOT, SERVER, create_all, free_port  # noqa: E402
+from bench.common import apiserver_process, create_all, summary  # noqa: E402
 from minikube_py.api.resources import must  # noqa: E402
 from minikube_py.client import Client  # noqa: E402
 
@@ -81,14 +77,7 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    tmp = tempfile.mkdtemp(prefix="minikube-py-bench-list-")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, f"{tmp}/store.db", str(port)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                              cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        client = Client(f"http://127.0.0.1:{port}")
+    with apiserver_process("minikube-py-bench-list-") as client:
         create_all(client, PODS, [pod(i) for i in range(args.pods)])
         for i in range(args.pods):
             client.patch(PODS, f"list-{i:05d}", running_status(i), namespace="default",
@@ -108,11 +97,6 @@ def main() -> None:
             times, size, items = timed(client, args.runs, path, query, accept)
             print(f"  {label}")
             print(f"    {summary(times)}   {items} items, {size / 1024:.0f} KiB")
-    finally:
-        if server.stdin:
-            server.stdin.close()
-        server.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,40 +22,19 @@ import argparse
 import cProfile
 import os
 import pstats
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import summary  # noqa: E402
+from bench.common import apiserver_process, create_all, summary  # noqa: E402
 from minikube_py.api.resources import must  # noqa: E402
 from minikube_py.client import Client  # noqa: E402
 from minikube_py.scheduler import Scheduler  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PODS, NODES = must("pods"), must("nodes")
-SERVER = """
-import sys, threading
-from minikube_py.apiserver.server import APIServer
-api = APIServer(sys.argv[1], port=int(sys.argv[2]))
-api.start()
-print("ready", flush=True)
-sys.stdin.read()
-api.stop()
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def node(i: int) -> dict[str, Any]:
@@ -88,24 +67,9 @@ class TimedScheduler(Scheduler):
             self.cycles.append(time.perf_counter() - start)
 
 
-def create_all(client: Client, resource: Any, objects: list[dict[str, Any]]) -> float:
-    start = time.monotonic()
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda o: client.create(resource, o, "default"
-                                              if resource.namespaced else None), objects))
-    return time.monotonic() - start
-
-
 def run(nodes: int, pods: int, profile: bool) -> tuple[float, float, list[float]]:
     """(pods/s from scheduler start, seconds to bind all, scheduling cycle times)."""
-    tmp = tempfile.mkdtemp(prefix="minikube-py-bench-sched-")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, f"{tmp}/store.db", str(port)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                              cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        client = Client(f"http://127.0.0.1:{port}")
+    with apiserver_process("minikube-py-bench-sched-") as client:
         took = create_all(client, NODES, [node(i) for i in range(nodes)])
         print(f"  registered {nodes} nodes in {took:.1f} s")
         took = create_all(client, PODS, [pod(i) for i in range(pods)])
@@ -127,11 +91,6 @@ def run(nodes: int, pods: int, profile: bool) -> tuple[float, float, list[float]
         if profiler:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
         return pods / elapsed, elapsed, scheduler.cycles
-    finally:
-        if server.stdin:
-            server.stdin.close()
-        server.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:

@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,19 +38,13 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.common import summary  # noqa: E402
+from bench.common import StackSampler, free_port, summary  # noqa: E402
 from minikube_py.client import Client, Watch  # noqa: E402
 from minikube_py.controllers.base import resource  # noqa: E402
 
 Obj = dict[str, Any]
 PODS = resource("pods")
 IMAGES = "/var/lib/minikube-py/images"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class BenchCluster:
@@ -250,55 +243,6 @@ def report(title: str, samples: list[dict[str, float]]) -> None:
     print(title)
     for step in samples[0] if samples else []:
         print(f"  {step:22s} {summary([s[step] for s in samples if s[step] == s[step]])}")
-
-
-class StackSampler(threading.Thread):
-    """A small wall-clock sampling profiler (what py-spy does, in-process): every ~1 ms,
-    while ``active``, count each function on the stacks of the kubelet's busy threads."""
-
-    IDLE = ("threading.py", "selectors.py", "queue.py", "thread.py")
-
-    def __init__(self, prefixes: tuple[str, ...] = ("podworker", "kubelet")) -> None:
-        super().__init__(daemon=True)
-        self.prefixes = prefixes
-        self.active = threading.Event()
-        self.done = threading.Event()
-        self.samples = 0
-        self.cumulative: dict[str, int] = {}
-
-    def run(self) -> None:
-        while not self.done.is_set():
-            if self.active.wait(0.05):
-                self._sample()
-                time.sleep(0.001)
-
-    def _sample(self) -> None:
-        names = {t.ident: t.name for t in threading.enumerate()}
-        self.samples += 1
-        for ident, frame in sys._current_frames().items():
-            if not names.get(ident, "").startswith(self.prefixes):
-                continue
-            if os.path.basename(frame.f_code.co_filename) in self.IDLE:
-                continue
-            seen: set[str] = set()
-            f: Any = frame
-            while f is not None:
-                code = f.f_code
-                where = os.path.relpath(code.co_filename, ROOT)
-                key = f"{where}:{code.co_name}"
-                if key not in seen and not where.startswith(".."):
-                    seen.add(key)
-                    self.cumulative[key] = self.cumulative.get(key, 0) + 1
-                f = f.f_back
-
-    def report(self, wall: float, top: int = 25) -> None:
-        per_sample = wall / max(1, self.samples)
-        print(f"  kubelet threads, sampled every ~1 ms between kill and restart "
-              f"({self.samples} samples over {wall * 1000:.0f} ms); cumulative ms per kill:")
-        for key, count in sorted(self.cumulative.items(), key=lambda kv: -kv[1])[:top]:
-            print(f"    {count * per_sample * 1000 / self.kills:7.1f} ms  {key}")
-
-    kills = 1
 
 
 def profile_restarts(kills: int) -> None:

@@ -122,10 +122,13 @@ def _validate_strategy(strategy: Any, path: FieldPath) -> list[FieldError]:
     return errs
 
 
-def validate_replica_set(obj: Any) -> list[FieldError]:
+def _validate_replicated(obj: Any, kind: str
+                         ) -> tuple[list[FieldError], dict[str, Any], FieldPath]:
+    """What a ReplicaSet and a Deployment share: type, metadata, replicas, selector and a
+    pod template the selector matches. Returns the errors, the spec and its path."""
     errs: list[FieldError] = []
     obj = f.expect_dict(obj, FieldPath(""), errs)
-    errs += validate_type_meta(obj, "apps/v1", "ReplicaSet")
+    errs += validate_type_meta(obj, "apps/v1", kind)
     errs += validate_object_meta(obj.get("metadata"), FieldPath("metadata"))
     path = FieldPath("spec")
     spec = f.expect_dict(obj.get("spec"), path, errs)
@@ -133,20 +136,15 @@ def validate_replica_set(obj: Any) -> list[FieldError]:
     errs += _validate_selector(spec, path)
     errs += validate_pod_template(spec.get("template"), path.child("template"),
                                   spec.get("selector"))
-    return errs
+    return errs, spec, path
+
+
+def validate_replica_set(obj: Any) -> list[FieldError]:
+    return _validate_replicated(obj, "ReplicaSet")[0]
 
 
 def validate_deployment(obj: Any) -> list[FieldError]:
-    errs: list[FieldError] = []
-    obj = f.expect_dict(obj, FieldPath(""), errs)
-    errs += validate_type_meta(obj, "apps/v1", "Deployment")
-    errs += validate_object_meta(obj.get("metadata"), FieldPath("metadata"))
-    path = FieldPath("spec")
-    spec = f.expect_dict(obj.get("spec"), path, errs)
-    errs += _validate_replica_fields(spec, path)
-    errs += _validate_selector(spec, path)
-    errs += validate_pod_template(spec.get("template"), path.child("template"),
-                                  spec.get("selector"))
+    errs, spec, path = _validate_replicated(obj, "Deployment")
     errs += _validate_strategy(spec.get("strategy"), path.child("strategy"))
     deadline, min_ready = spec.get("progressDeadlineSeconds"), spec.get("minReadySeconds", 0)
     if f.is_int(deadline) and f.is_int(min_ready) and deadline <= min_ready:

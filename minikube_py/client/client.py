@@ -44,6 +44,18 @@ class ApiError(MinikubeError):
         super().__init__(str(status.get("message") or f"HTTP {code}"))
 
 
+def _encode(path: str, query: dict[str, Any] | None, body: Any) -> tuple[str, bytes | None]:
+    """The request target (``path?query``, None values left out) and the body's bytes
+    (JSON-encoded unless already bytes; None for no body)."""
+    if query:
+        clean = {k: v for k, v in query.items() if v is not None}
+        path += "?" + urllib.parse.urlencode(clean, doseq=True)
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return path, data
+
+
 class Client:
     """REST calls against one API server. Thread-safe: each thread keeps one connection
     open (HTTP keep-alive) for ordinary calls; watches and streams get their own."""
@@ -86,12 +98,7 @@ class Client:
              accept: str = "application/json", timeout: float | None = -1.0
              ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """Send a request; return the open connection and response (for streaming)."""
-        if query:
-            clean = {k: v for k, v in query.items() if v is not None}
-            path += "?" + urllib.parse.urlencode(clean, doseq=True)
-        data = None
-        if body is not None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        path, data = _encode(path, query, body)
         conn = self._connection(self.timeout if timeout == -1.0 else timeout)
         try:
             conn.request(method, path, body=data,
@@ -106,12 +113,7 @@ class Client:
                 body: Any = None, content_type: str = "application/json",
                 accept: str = "application/json") -> Any:
         """One call; the decoded JSON answer, or :class:`ApiError`."""
-        if query:
-            clean = {k: v for k, v in query.items() if v is not None}
-            path += "?" + urllib.parse.urlencode(clean, doseq=True)
-        data = None
-        if body is not None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        path, data = _encode(path, query, body)
         headers = self._headers(content_type if data is not None else None, accept)
         resp, raw = self._send_kept_alive(method, path, data, headers)
         ctype = resp.getheader("Content-Type", "")

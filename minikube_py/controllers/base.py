@@ -172,6 +172,24 @@ class WorkQueue:
             self._cond.notify_all()
 
 
+def process_until_shut_down(queue: WorkQueue, handle: Callable[[str], object],
+                            failed: Callable[[str, float, Exception], None]) -> None:
+    """A worker's loop (upstream ``processNextWorkItem``): take a key, handle it; on success
+    forget its failures, on an error re-add it rate-limited and tell ``failed`` (key, delay,
+    error). Returns when the queue shuts down."""
+    while True:
+        key = queue.get()
+        if key is None:
+            return
+        try:
+            handle(key)
+            queue.forget(key)
+        except Exception as e:  # noqa: BLE001 - a worker must survive any error
+            failed(key, queue.add_rate_limited(key), e)
+        finally:
+            queue.done(key)
+
+
 class Controller:
     """Informers + a work queue + worker threads calling :meth:`reconcile`."""
 
@@ -213,19 +231,11 @@ class Controller:
             thread.join(timeout=5)
 
     def _work(self) -> None:
-        while True:
-            key = self.queue.get()
-            if key is None:
-                return
-            try:
-                self.reconcile(key)
-                self.queue.forget(key)
-            except Exception as e:  # noqa: BLE001 - a worker must survive any error
-                delay = self.queue.add_rate_limited(key)
-                log.warning("Reconcile failed controller=%s key=%s retry_in=%.2fs err=%s",
-                            self.name, key, delay, e)
-            finally:
-                self.queue.done(key)
+        process_until_shut_down(self.queue, lambda key: self.reconcile(key), self._failed)
+
+    def _failed(self, key: str, delay: float, e: Exception) -> None:
+        log.warning("Reconcile failed controller=%s key=%s retry_in=%.2fs err=%s",
+                    self.name, key, delay, e)
 
 
 # --- events --------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ from runtime import container as rt
 from runtime.cgroups import CgroupDriver
 
 
-def _read_json(path: str) -> dict[str, Any] | None:
+def read_json(path: str) -> dict[str, Any] | None:
+    """A JSON object from ``path``; None if it is missing, unreadable or not an object."""
     try:
         with open(path) as f:
             data = json.load(f)
@@ -38,7 +39,7 @@ def _read_json(path: str) -> dict[str, Any] | None:
 def finalize_exit(bundle: str, labels: dict[str, Any], state: rt.ContainerState,
                   cgroups: CgroupDriver) -> dict[str, Any]:
     """Decide why an exited instance stopped, remember it, and free its cgroup."""
-    result = _read_json(os.path.join(bundle, "result.json"))
+    result = read_json(os.path.join(bundle, "result.json"))
     if result is not None:
         return result
     cgroup = labels.get("cgroup")
@@ -66,7 +67,7 @@ def finalize_exit(bundle: str, labels: dict[str, Any], state: rt.ContainerState,
 
 
 def observe_container(bundle: str, cgroups: CgroupDriver) -> ObservedContainer | None:
-    labels = _read_json(os.path.join(bundle, "labels.json"))
+    labels = read_json(os.path.join(bundle, "labels.json"))
     if labels is None:
         return None
     try:

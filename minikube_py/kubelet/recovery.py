@@ -31,7 +31,6 @@ kills them like any deleted pod (their sandbox pins, shims and IP go with them).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -43,6 +42,7 @@ import explain
 import netns
 from bridge.ipam import allocations, release
 from minikube_py.config import NodeConfig
+from minikube_py.kubelet.observe import read_json
 from runtime.cgroups import CgroupDriver
 
 log = logging.getLogger(__name__)
@@ -102,24 +102,15 @@ def plan_orphans(objects: NodeObjects, prefix: str) -> Orphans:
 
 
 # -- reading the node -------------------------------------------------------------------------
-def _read_json(path: str) -> dict | None:
-    try:
-        with open(path) as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
-
-
 def _pod_dirs(config: NodeConfig) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     root = config.pods_dir
     for uid in os.listdir(root) if os.path.isdir(root) else []:
         names: set[str] = set()
-        sandbox = _read_json(os.path.join(root, uid, "sandbox", "sandbox.json"))
+        sandbox = read_json(os.path.join(root, uid, "sandbox", "sandbox.json"))
         if sandbox and sandbox.get("netns"):
             names.add(sandbox["netns"])
-        pod = _read_json(os.path.join(root, uid, "pod.json"))
+        pod = read_json(os.path.join(root, uid, "pod.json"))
         if pod and (pod.get("metadata") or {}).get("name"):
             names.add(config.netns_name(pod["metadata"]["name"], uid))
         found[uid] = names
@@ -176,7 +167,7 @@ def _shims(config: NodeConfig) -> dict[int, bool]:
         bundle = argv[argv.index(b"runtime.shim") + 1].decode(errors="replace")
         if not bundle.startswith(root):
             continue
-        state = _read_json(os.path.join(bundle, "state.json"))
+        state = read_json(os.path.join(bundle, "state.json"))
         shims[int(entry)] = state is not None and state.get("shim_pid") == int(entry)
     return shims
 

@@ -34,7 +34,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from minikube_py.client import ApiError, Client, Informer
-from minikube_py.controllers.base import WorkQueue, key_of, now_iso, record_event, resource
+from minikube_py.controllers.base import (
+    WorkQueue,
+    key_of,
+    now_iso,
+    process_until_shut_down,
+    record_event,
+    resource,
+)
 from minikube_py.scheduler.algorithm import (
     Requests,
     feasible_nodes_to_find,
@@ -186,18 +193,10 @@ class Scheduler:
         return out
 
     def _work(self) -> None:
-        while True:
-            key = self.queue.get()
-            if key is None:
-                return
-            try:
-                self.schedule(key)
-                self.queue.forget(key)
-            except Exception as e:  # noqa: BLE001 - keep scheduling other pods
-                delay = self.queue.add_rate_limited(key)
-                log.warning("Scheduling failed pod=%s retry_in=%.2fs err=%s", key, delay, e)
-            finally:
-                self.queue.done(key)
+        process_until_shut_down(self.queue, lambda key: self.schedule(key), self._failed)
+
+    def _failed(self, key: str, delay: float, e: Exception) -> None:
+        log.warning("Scheduling failed pod=%s retry_in=%.2fs err=%s", key, delay, e)
 
     def schedule(self, key: str) -> str | None:
         """One scheduling cycle for one pod: filter, score, assume; then the binding cycle

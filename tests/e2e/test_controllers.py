@@ -21,6 +21,7 @@ from minikube_py.controllers import ControllerManager
 from minikube_py.controllers import deployment_util as du
 from minikube_py.controllers.base import now_iso, resource
 from minikube_py.scheduler import Scheduler
+from tests.e2e.controlplane import api_server, live_pods, started, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -29,17 +30,6 @@ PODS, NODES, RSS = resource("pods"), resource("nodes"), resource("replicasets")
 DEPLOYMENTS, EVENTS, NAMESPACES = (resource("deployments"), resource("events"),
                                    resource("namespaces"))
 READY_DELAY = 0.3
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class HollowNodes:
@@ -113,24 +103,12 @@ def fake_node(client: Client, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    from minikube_py.apiserver.server import APIServer
-
     state: Path = tmp_path_factory.mktemp("controlplane")
-    server = APIServer(str(state / "store.db"), port=0)
-    server.start()
-    client = Client(server.url)
-    stack: list[Any] = []
-    try:
+    with api_server(state / "store.db") as client:
         for i in range(3):
             fake_node(client, f"hollow-{i}")
-        for component in (HollowNodes(client), ControllerManager(client), Scheduler(client)):
-            component.start()
-            stack.append(component)
-        yield client
-    finally:
-        for component in reversed(stack):
-            component.stop()
-        server.stop()
+        with started(HollowNodes(client), ControllerManager(client), Scheduler(client)):
+            yield client
 
 
 def web_deployment(name: str, replicas: int, image: str = "nginx:1.24") -> Obj:
@@ -143,11 +121,6 @@ def web_deployment(name: str, replicas: int, image: str = "nginx:1.24") -> Obj:
                                   "spec": {"containers": [{"name": "web", "image": image,
                                                            "resources": {"requests": {
                                                                "cpu": "100m"}}}]}}}}
-
-
-def live_pods(client: Client, app: str, namespace: str = "default") -> list[Obj]:
-    items = client.list(PODS, namespace, label_selector=f"app={app}")["items"]
-    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
 def ready(pod: Obj) -> bool:

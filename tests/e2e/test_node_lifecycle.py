@@ -8,7 +8,6 @@ node goes silent. The control-plane test does the same with two hollow nodes and
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,9 @@ from minikube_py.controllers import ControllerManager
 from minikube_py.controllers.base import resource
 from minikube_py.controllers.nodelifecycle import UNKNOWN_REASON, UNREACHABLE, ready_condition
 from minikube_py.scheduler import Scheduler
+from tests.e2e import controlplane
 from tests.e2e.clusterharness import TestCluster
+from tests.e2e.controlplane import api_server, live_pods, started
 from tests.e2e.hollow import HollowNode, is_reported_running
 
 pytestmark = [pytest.mark.e2e]
@@ -31,14 +32,7 @@ GRACE = 3.0
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    return controlplane.wait_for(what, check, timeout)
 
 
 def deployment(name: str, replicas: int, tolerations: list[Obj] | None = None) -> Obj:
@@ -48,11 +42,6 @@ def deployment(name: str, replicas: int, tolerations: list[Obj] | None = None) -
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}}
-
-
-def live_pods(client: Client, app: str) -> list[Obj]:
-    items = client.list(PODS, "default", label_selector=f"app={app}")["items"]
-    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
 def running_on(client: Client, app: str, node: str, count: int) -> list[Obj] | None:
@@ -122,22 +111,10 @@ def test_pods_of_a_silent_node_are_recreated_on_the_real_node(short_grace_cluste
 # -- the control plane alone, two hollow nodes (no root) ------------------------------------
 @pytest.fixture
 def control_plane(tmp_path: Path) -> Iterator[Client]:
-    from minikube_py.apiserver.server import APIServer
-
-    server = APIServer(str(tmp_path / "store.db"), port=0)
-    server.start()
-    client = Client(server.url)
-    started: list[Any] = []
-    try:
-        for component in (ControllerManager(client, node_monitor_grace_period=GRACE / 2),
-                          Scheduler(client)):
-            component.start()
-            started.append(component)
-        yield client
-    finally:
-        for component in reversed(started):
-            component.stop()
-        server.stop()
+    with api_server(tmp_path / "store.db") as client:
+        with started(ControllerManager(client, node_monitor_grace_period=GRACE / 2),
+                     Scheduler(client)):
+            yield client
 
 
 def test_a_lost_hollow_node_hands_its_pods_to_the_other_but_tolerating_pods_wait(

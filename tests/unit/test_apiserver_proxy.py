@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,17 +20,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from minikube_py.api.resources import Resource, lookup
+from minikube_py.api.resources import must
 from minikube_py.apiserver.server import APIServer
 from minikube_py.client import ApiError, Client
+from tests.unit import standin_kubelet
 
-
-def resource(name: str) -> Resource:
-    found = lookup(name)
-    assert found is not None, name
-    return found
-
-PODS, NODES = resource("pods"), resource("nodes")
+PODS, NODES = must("pods"), must("nodes")
 
 
 async def container_logs(request: web.Request) -> web.StreamResponse:
@@ -64,35 +58,10 @@ async def exec_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-class StandInKubelet:
-    def __init__(self) -> None:
-        self.port = 0
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application()
+class StandInKubelet(standin_kubelet.StandInKubelet):
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/containerLogs/{ns}/{pod}/{ctr}", container_logs)
         app.router.add_get("/exec/{ns}/{pod}/{ctr}", exec_ws)
-        self.runner = web.AppRunner(app, shutdown_timeout=1.0)
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        self.port = self.runner.addresses[0][1]
-        self.ready.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(self.runner.cleanup())
-        self.loop.close()
-
-    def start(self) -> None:
-        self.thread.start()
-        self.ready.wait(10)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @pytest.fixture()

@@ -6,32 +6,12 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from minikube_py.api.resources import Resource, lookup
-from minikube_py.apiserver.server import APIServer
+from minikube_py.api.resources import must
 from minikube_py.client import Client
 
-
-def resource(name: str) -> Resource:
-    found = lookup(name)
-    assert found is not None, name
-    return found
-
-PODS = resource("pods")
-
-
-@pytest.fixture()
-def api(tmp_path: Any) -> Iterator[Client]:
-    server = APIServer(str(tmp_path / "store.db"), port=0)
-    server.start()
-    try:
-        yield Client(server.url)
-    finally:
-        server.stop()
+PODS = must("pods")
 
 
 def pod(name: str, **labels: str) -> dict[str, Any]:

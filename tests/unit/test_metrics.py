@@ -8,8 +8,6 @@ the rates the API server computes can be checked against known numbers.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from minikube_py.apiserver import discovery, metrics
 from minikube_py.apiserver.server import APIServer
 from minikube_py.client import ApiError, Client
 from minikube_py.kubelet import stats
+from tests.unit import standin_kubelet
 
 PODS, NODES = must("pods"), must("nodes")
 START = time.time()
@@ -150,41 +149,20 @@ def summary_now(pod_uid: str) -> dict[str, Any]:
                       "containers": [container]}]}
 
 
-class StandInKubelet:
+class StandInKubelet(standin_kubelet.StandInKubelet):
     """``GET /stats/summary`` on 127.0.0.1, counting the requests it gets."""
 
     def __init__(self) -> None:
-        self.port = 0
+        super().__init__()
         self.requests = 0
         self.pod_uid = ""
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
 
     async def summary(self, request: web.Request) -> web.Response:
         self.requests += 1
         return web.json_response(summary_now(self.pod_uid))
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/stats/summary", self.summary)
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
-        self.loop.run_until_complete(runner.setup())
-        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-        self.port = runner.addresses[0][1]
-        self.ready.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(runner.cleanup())
-        self.loop.close()
-
-    def start(self) -> None:
-        self.thread.start()
-        self.ready.wait(10)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @pytest.fixture()
