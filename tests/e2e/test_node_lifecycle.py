@@ -91,7 +91,10 @@ def test_pods_of_a_silent_node_are_recreated_on_the_real_node(short_grace_cluste
         wait_for("the unreachable taints", lambda: {
             (UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")} <= taint_keys(
                 client.get(NODES, hollow.name)))
-        pods = cluster.running_pods("app=moved", 2, timeout=60)
+        # Wait for the replacements themselves: right after the taint, the evicted pods may
+        # still be listed Running on the hollow node for a moment.
+        pods = wait_for("2 pods recreated on the real node",
+                        lambda: running_on(client, "moved", cluster.node_name, 2), 60)
         assert {p["spec"]["nodeName"] for p in pods} == {cluster.node_name}
         real = node_is(client, cluster.node_name, "True")  # its kubelet heartbeats faster
         assert real and not taint_keys(real)
