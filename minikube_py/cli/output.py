@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import click
 
 from minikube_py.apiserver import tables
+from minikube_py.cli.printers import format_columns
 
 
 def age(timestamp: str | None, now: float | None = None) -> str:
@@ -16,10 +17,8 @@ def age(timestamp: str | None, now: float | None = None) -> str:
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Columns padded to the widest cell plus three spaces, like kubectl."""
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    for row in [headers, *rows]:
-        cells = [str(c).ljust(w) for c, w in zip(row, widths, strict=True)]
-        click.echo("   ".join(cells).rstrip())
+    for line in format_columns([list(headers), *[[str(c) for c in r] for r in rows]]):
+        click.echo(line.rstrip())
 
 
 def warn(message: str) -> None:

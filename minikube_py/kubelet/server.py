@@ -135,13 +135,13 @@ class KubeletServer:
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await response.prepare(request)
         lines = list(follow_log(path, timestamps=timestamps))
+        already_read = len(lines)
         if tail is not None:
             lines = lines[-tail:] if tail > 0 else []
         for line in lines:
             await response.write(line.encode())
         if follow:
-            await self._follow(response, path, bundle, sum(1 for _ in follow_log(path)),
-                               timestamps)
+            await self._follow(response, path, bundle, already_read, timestamps)
         await response.write_eof()
         return response
 

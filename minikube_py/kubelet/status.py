@@ -46,7 +46,7 @@ def _terminated(c: ObservedContainer) -> dict[str, Any]:
         "reason": c.reason or ("Completed" if c.exit_code == 0 else "Error"),
         "startedAt": rfc3339(c.started_at),
         "finishedAt": rfc3339(c.finished_at),
-        "containerID": f"minikube://{c.bundle_dir.rsplit('/', 2)[-2]}-{c.attempt}",
+        "containerID": f"minikube://{c.name}-{c.attempt}",
     }
     if c.signal:
         state["signal"] = c.signal
