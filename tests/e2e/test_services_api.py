@@ -127,8 +127,9 @@ def test_endpoints_follow_the_ready_pods_of_an_exposed_deployment(cluster: TestC
     recorder = EndpointsRecorder(cluster, "web")
     victim = pods[0]
     cluster.mk("delete", "pod", victim["metadata"]["name"], "--wait=false")
-    new = cluster.wait("a replacement in the Endpoints", lambda: (
-        ready_ips(cluster.client.find(ENDPOINTS, "web", "default")) - ips))
+    # Wait on the watch itself: a GET can see the replacement before the watch delivers it.
+    new = cluster.wait("a replacement in the watched Endpoints", lambda: next(
+        (v - ips for v in list(recorder.versions) if v - ips), None))
     recorder.close()
     gone = next(i for i, v in enumerate(recorder.versions) if victim["status"]["podIP"] not in v)
     joined = next(i for i, v in enumerate(recorder.versions) if v & new)
