@@ -67,7 +67,8 @@ class Resource:
 
 RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "Pod", "pods", short_names=("po",), categories=("all",),
-             subresources=("status", "binding", "log", "exec", "eviction")),
+             subresources=("status", "binding", "log", "exec", "portforward",
+                           "eviction")),
     Resource("", "v1", "Service", "services", short_names=("svc",), categories=("all",),
              subresources=("status",)),
     Resource("", "v1", "Endpoints", "endpoints", short_names=("ep",), singular="endpoints"),

@@ -43,6 +43,7 @@ SUBRESOURCES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "binding": ("", "v1", "Binding", ("create",)),
     "log": ("", "v1", "Pod", ("get",)),
     "exec": ("", "v1", "PodExecOptions", ("create", "get")),
+    "portforward": ("", "v1", "PodPortForwardOptions", ("create", "get")),
     "eviction": ("policy", "v1", "Eviction", ("create",)),
     "finalize": ("", "v1", "Namespace", ("update",)),
 }

@@ -58,10 +58,11 @@ SUBRESOURCE_HANDLERS = {
     "status": subresources.status, "scale": subresources.scale,
     "binding": subresources.binding, "eviction": subresources.eviction,
     "finalize": subresources.finalize, "log": subresources.pod_log,
-    "exec": subresources.pod_exec,
+    "exec": subresources.pod_exec, "portforward": subresources.pod_portforward,
 }
 SUBRESOURCE_METHODS = {"binding": ("POST",), "eviction": ("POST",), "finalize": ("PUT",),
-                       "log": ("GET",), "exec": ("GET", "POST")}
+                       "log": ("GET",), "exec": ("GET", "POST"),
+                       "portforward": ("GET", "POST")}
 
 
 class APIServerError(MinikubeError):

@@ -1,4 +1,4 @@
-"""Subresources: ``status``, ``scale``, ``binding``, ``eviction``, ``log`` and ``exec``.
+"""Subresources: status, scale, binding, eviction, log, exec and portforward.
 
 A subresource is a second door into the same object, with its own rules:
 
@@ -12,7 +12,9 @@ A subresource is a second door into the same object, with its own rules:
   the Node object (``status.addresses`` InternalIP and
   ``status.daemonEndpoints.kubeletEndpoint.Port``): ``kubectl logs -f`` is a chunked text
   stream, ``kubectl exec`` a WebSocket (subprotocol ``v5.channel.k8s.io``) whose binary
-  frames are relayed unchanged both ways. See the kubelet side with
+  frames are relayed unchanged both ways. ``pods/x/portforward`` is relayed the same way:
+  a WebSocket carrying SPDY (``kubectl port-forward``) or channels (the Python client),
+  which only the kubelet reads. See the kubelet side with
   ``curl http://<node-ip>:<port>/containerLogs/default/<pod>/<container>``.
 """
 
@@ -205,6 +207,11 @@ async def pod_endpoint(request: web.Request, target: Target) -> tuple[str, str]:
     if not container:
         raise st.bad_request(f"a container name must be specified for pod {target.name}, "
                              f"choose one of: [{' '.join(str(n) for n in names)}]")
+    return await kubelet_base(request, target, pod), str(container)
+
+
+async def kubelet_base(request: web.Request, target: Target, pod: dict[str, Any]) -> str:
+    """The kubelet base URL of the node the pod is bound to (400 if none)."""
     node_name = (pod.get("spec") or {}).get("nodeName")
     if not node_name or NODES is None:
         raise st.bad_request(f"pod {target.name} does not have a host assigned")
@@ -214,7 +221,7 @@ async def pod_endpoint(request: web.Request, target: Target) -> tuple[str, str]:
     base = resolve(kv.value) if kv is not None else None
     if not base:
         raise st.bad_request(f'no kubelet address known for node "{node_name}"')
-    return base, str(container)
+    return base
 
 
 async def pod_log(request: web.Request, target: Target) -> web.StreamResponse:
@@ -244,15 +251,39 @@ async def pod_exec(request: web.Request, target: Target) -> web.StreamResponse:
                              "v5.channel.k8s.io)")
     base, container = await pod_endpoint(request, target)
     query = [(k, v) for k, v in request.query.items() if k != "container"]
-    url = (f"ws{base[4:]}/exec/{target.namespace}/{target.name}/{container}?"
-           + urllib.parse.urlencode(query))
+    return await relay_websocket(request, base, f"/exec/{target.namespace}/{target.name}/"
+                                 f"{container}", query, "exec")
+
+
+async def pod_portforward(request: web.Request, target: Target) -> web.StreamResponse:
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        raise st.bad_request("Upgrade request required (port-forward speaks WebSocket: "
+                             "SPDY/3.1+portforward.k8s.io or v4.channel.k8s.io)")
+    pod, _ = await handlers.read(request, target)
+    if (pod.get("status") or {}).get("phase") != "Running":
+        raise st.bad_request(f"unable to forward ports: pod {target.name} is not running "
+                             f"(phase {(pod.get('status') or {}).get('phase') or 'unknown'})")
+    base = await kubelet_base(request, target, pod)
+    return await relay_websocket(request, base, f"/portForward/{target.namespace}/"
+                                 f"{target.name}", list(request.query.items()), "port-forward")
+
+
+async def relay_websocket(request: web.Request, base: str, path: str,
+                          query: list[tuple[str, str]], what: str) -> web.StreamResponse:
+    """Open the same WebSocket on the kubelet, answer the client, relay until one closes."""
+    url = f"ws{base[4:]}{path}?" + urllib.parse.urlencode(query)
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
                if p.strip()]
     session: aiohttp.ClientSession = request.app[HTTP]
     try:
         upstream = await session.ws_connect(url, protocols=offered)
-    except (aiohttp.ClientError, aiohttp.WSServerHandshakeError) as e:
-        raise st.internal(f"failed to reach kubelet {base} for exec: {e}") from e
+    except aiohttp.WSServerHandshakeError as e:
+        if 400 <= e.status < 500:  # the kubelet said no (pod gone, bad ports...)
+            raise st.StatusError(e.status, "BadRequest", f"kubelet refused {what}: "
+                                 f"{e.message}") from e
+        raise st.internal(f"failed to reach kubelet {base} for {what}: {e}") from e
+    except aiohttp.ClientError as e:
+        raise st.internal(f"failed to reach kubelet {base} for {what}: {e}") from e
     client = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else ())
     await client.prepare(request)
     await relay(client, upstream)

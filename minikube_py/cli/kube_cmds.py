@@ -6,6 +6,7 @@
     delete TYPE NAME | -f FILE | -l SEL
     logs POD [-c C] [-f] [--previous] [--tail N]
     exec POD [-c C] [-i] [-t] -- CMD...
+    port-forward POD|deploy/NAME|svc/NAME [LOCAL:]REMOTE...
     scale deploy/NAME --replicas N
     rollout status|history|undo deploy/NAME
     expose deployment/NAME --port P [--target-port T] [--type NodePort]
@@ -14,7 +15,8 @@ Each is a handful of REST calls you can watch the real kubectl make with ``-v=8`
 paths, same bodies); the server is found through ``<state-dir>/kubeconfig``, ``--server`` or
 ``MINIKUBE_PY_SERVER`` (:mod:`.kubeconfig`). Server errors print as kubectl prints them,
 ``Error from server (NotFound): pods "x" not found``, and exit 1. ``get`` is in
-:mod:`.kube_get`, ``logs`` and ``exec`` in :mod:`.streams`.
+:mod:`.kube_get`, ``logs`` and ``exec`` in :mod:`.streams`, ``port-forward`` in
+:mod:`.portforward`.
 """
 
 from __future__ import annotations
@@ -381,7 +383,9 @@ def rollout_undo(kube: Kube, args: tuple[str, ...], to_revision: int) -> None:
 def register(group: click.Group) -> None:
     """Add every kubectl-style command to the ``minikube-py`` group."""
     from minikube_py.cli.kube_get import get
+    from minikube_py.cli.portforward import port_forward
     from minikube_py.cli.streams import exec_, logs
 
-    for command in (apply, get, describe, delete, logs, exec_, scale, rollout, expose):
+    for command in (apply, get, describe, delete, logs, exec_, port_forward, scale, rollout,
+                    expose):
         group.add_command(command)

@@ -218,7 +218,8 @@ def stream_logs(client: Client, namespace: str, pod: str, container: str, follow
 
 
 def pod_for(client: Client, namespace: str, ref: str) -> dict[str, Any]:
-    """``POD``, ``pod/POD`` or ``deploy/NAME`` (-> the first of its pods, like kubectl)."""
+    """``POD``, ``pod/POD``, ``deploy/NAME`` or ``svc/NAME`` (-> the first of its pods, like
+    kubectl)."""
     kind, _, name = ref.rpartition("/")
     resource = lookup(kind or "pods")
     if resource is None:
@@ -226,7 +227,11 @@ def pod_for(client: Client, namespace: str, ref: str) -> dict[str, Any]:
     obj: dict[str, Any] = client.get(resource, name, namespace)
     if resource.kind == "Pod":
         return obj
-    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    labels = (obj.get("spec") or {}).get("selector") or {}
+    if resource.kind != "Service":  # a Service's selector is a plain map
+        labels = labels.get("matchLabels") or {}
+    if not labels:
+        raise MinikubeError(f"{resource.kind.lower()}/{name} has no selector: no pods to pick")
     selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     pods = client.list(lookup("pods"), namespace, selector).get("items") or []  # type: ignore[arg-type]
     if not pods:

@@ -1,4 +1,4 @@
-"""The kubelet's own HTTP server: container logs and exec, for the API server to proxy.
+"""The kubelet's own HTTP server: logs, exec and port-forward, for the API server to proxy.
 
 ``kubectl logs`` and ``kubectl exec`` do not go to the node directly: they ask the API
 server (``GET /api/v1/namespaces/<ns>/pods/<pod>/log``, ``.../exec``), which forwards to the
@@ -12,6 +12,10 @@ serves these paths on port 10250:
   — a WebSocket (subprotocol ``v5.channel.k8s.io``): each binary frame starts with a
   channel byte (0 stdin, 1 stdout, 2 stderr, 3 the final Status, 4 terminal resize,
   255 close stdin);
+- ``GET /portForward/<ns>/<pod>`` — a WebSocket for ``kubectl port-forward`` (SPDY inside,
+  subprotocol ``SPDY/3.1+portforward.k8s.io``) or for the Python client (channels,
+  ``v4.channel.k8s.io``, ``?ports=80``): TCP connections to the pod's own loopback, made
+  from inside its network namespace (``minikube_py.kubelet.portforward``);
 - ``GET /stats/summary`` — cumulative CPU time and memory working set of the node and of
   each running pod and container (``minikube_py.kubelet.stats``), for ``kubectl top``.
 
@@ -41,6 +45,15 @@ from aiohttp import WSMsgType, web
 from minikube_py.config import NodeConfig
 from minikube_py.kubelet import stats
 from minikube_py.kubelet.logs import follow_log, instance_dirs
+from minikube_py.kubelet.podsandbox import find_pod_sandbox
+from minikube_py.kubelet.portforward import (
+    CHANNEL_PROTOCOLS,
+    SPDY_PROTOCOL,
+    ChannelSession,
+    PortForwardError,
+    SpdySession,
+    parse_ports,
+)
 from runtime import container as rt
 from runtime.cgroups import detect_driver
 from runtime.exec import exec_in_container
@@ -100,6 +113,7 @@ class KubeletServer:
         app.router.add_get("/containerLogs/{ns}/{pod}/{container}", self.logs)
         app.router.add_get("/exec/{ns}/{pod}/{container}", self.exec)
         app.router.add_post("/exec/{ns}/{pod}/{container}", self.exec)
+        app.router.add_get("/portForward/{ns}/{pod}", self.port_forward)
         app.router.add_get("/stats/summary", self.stats_summary)
         return app
 
@@ -251,6 +265,43 @@ class KubeletServer:
             elif channel == CLOSE and data[:1] == bytes([STDIN]) and not tty:
                 if proc.stdin is not None:
                     proc.stdin.close()
+
+    # -- port-forward -------------------------------------------------------------------------
+    async def port_forward(self, request: web.Request) -> web.StreamResponse:
+        pod = self._pod(request)
+        name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
+        sandbox = find_pod_sandbox(self.config, uid)
+        if sandbox is None:
+            raise web.HTTPBadRequest(text=f"pod {name} has no network namespace on this node "
+                                          "(not running)")
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "")
+                   .split(",")]
+        spdy_wanted = SPDY_PROTOCOL in offered
+        ports: list[int] = []
+        if not spdy_wanted:
+            try:
+                ports = parse_ports(request.query.getall("ports", []))
+            except PortForwardError as e:
+                raise web.HTTPBadRequest(text=str(e)) from e
+        ws = web.WebSocketResponse(protocols=(SPDY_PROTOCOL, *CHANNEL_PROTOCOLS))
+        await ws.prepare(request)
+        session: SpdySession | ChannelSession
+        if spdy_wanted:
+            session = SpdySession(sandbox.netns_path, name, uid, ws.send_bytes)
+        else:
+            session = ChannelSession(sandbox.netns_path, name, uid, ports, ws.send_bytes,
+                                     ws.close)
+            await session.start()
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.BINARY:
+                    await session.received(msg.data)
+        except Exception as e:  # noqa: BLE001 - a broken peer ends its own session only
+            log.info("Port-forward session ended pod=%s: %s", name, e)
+        finally:
+            await session.close()
+            await ws.close()
+        return ws
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:

@@ -61,27 +61,31 @@ class Kubectl:
 
 
 class LineReader:
-    """A running kubectl whose output lines are collected by a thread."""
+    """A running command whose output lines (stdout and stderr) are collected by threads."""
 
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.proc = proc
         self.lines: queue.Queue[str] = queue.Queue()
+        self.errors: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
+        threading.Thread(target=self._pump, args=(proc.stdout, self.lines), daemon=True).start()
+        threading.Thread(target=self._pump, args=(proc.stderr, self.errors), daemon=True).start()
 
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
+    @staticmethod
+    def _pump(stream: Any, into: queue.Queue[str]) -> None:
+        if stream is not None:
+            for line in stream:
+                into.put(line)
 
     def line_matching(self, pattern: str, seconds: float = 60.0,
-                      unless: Callable[[re.Match[str]], bool] = lambda m: False
-                      ) -> re.Match[str]:
+                      unless: Callable[[re.Match[str]], bool] = lambda m: False,
+                      stream: str = "stdout") -> re.Match[str]:
         """The next line matching ``pattern`` (skipping those the ``unless`` test rejects)."""
+        lines = self.lines if stream == "stdout" else self.errors
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             try:
-                line = self.lines.get(timeout=0.2)
+                line = lines.get(timeout=0.2)
             except queue.Empty:
                 continue
             self.seen.append(line)
@@ -89,6 +93,9 @@ class LineReader:
             if found and not unless(found):
                 return found
         raise AssertionError(f"no line matching {pattern!r} in {self.seen!r}")
+
+    def stderr_matching(self, pattern: str, seconds: float = 60.0) -> re.Match[str]:
+        return self.line_matching(pattern, seconds, stream="stderr")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

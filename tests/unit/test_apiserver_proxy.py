@@ -1,4 +1,4 @@
-"""pods/log and pods/exec are proxied to the kubelet named by the pod's Node object.
+"""pods/log, exec and portforward are proxied to the kubelet named by the pod's Node object.
 
 A small stand-in kubelet (aiohttp on 127.0.0.1) serves ``/containerLogs`` and ``/exec`` the
 way the real kubelet's server does; the API server must find it from the Node's
@@ -58,10 +58,22 @@ async def exec_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def portforward_ws(request: web.Request) -> web.WebSocketResponse:
+    """Echoes every binary message, prefixed with the path and the subprotocol chosen."""
+    ws = web.WebSocketResponse(protocols=("SPDY/3.1+portforward.k8s.io", "v4.channel.k8s.io"))
+    await ws.prepare(request)
+    async for msg in ws:
+        if msg.type != aiohttp.WSMsgType.BINARY:
+            break
+        await ws.send_bytes(f"{request.path} {ws.ws_protocol} ".encode() + msg.data)
+    return ws
+
+
 class StandInKubelet(standin_kubelet.StandInKubelet):
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/containerLogs/{ns}/{pod}/{ctr}", container_logs)
         app.router.add_get("/exec/{ns}/{pod}/{ctr}", exec_ws)
+        app.router.add_get("/portForward/{ns}/{pod}", portforward_ws)
 
 
 @pytest.fixture()
@@ -118,6 +130,36 @@ def test_exec_relays_websocket_frames_and_echoes_the_subprotocol(api: Client) ->
     assert protocol == "v5.channel.k8s.io"
     assert frames[0] == b"\x01ran echo hi\n" and frames[1] == b"\x01typed\n"
     assert json.loads(frames[2][1:])["status"] == "Success"
+
+
+def portforward_session(api: Client, protocol: str, message: bytes) -> tuple[str | None, bytes]:
+    async def run() -> tuple[str | None, bytes]:
+        url = api.server.replace("http", "ws") + "/api/v1/namespaces/default/pods/web/portforward"
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(url, protocols=(protocol,)) as ws:
+                await ws.send_bytes(message)
+                reply = await ws.receive_bytes(timeout=10)
+                return ws.protocol, reply
+
+    return asyncio.run(run())
+
+
+def test_portforward_relays_both_protocols_once_the_pod_runs(api: Client) -> None:
+    url = "/api/v1/namespaces/default/pods/web/portforward"
+    with pytest.raises(ApiError) as e:
+        api.request("GET", url)  # no Upgrade header
+    assert e.value.code == 400 and "Upgrade request required" in str(e.value)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as handshake:
+        portforward_session(api, "v4.channel.k8s.io", b"\x00x")  # still Pending
+    assert handshake.value.status == 400
+
+    api.patch(PODS, "web", {"status": {"phase": "Running"}}, namespace="default",
+              subresource="status")
+    spdy = "SPDY/3.1+portforward.k8s.io"
+    assert portforward_session(api, spdy, b"\x80\x03\x00\x06") == \
+        (spdy, f"/portForward/default/web {spdy} ".encode() + b"\x80\x03\x00\x06")
+    protocol, reply = portforward_session(api, "v4.channel.k8s.io", b"\x00GET /")
+    assert protocol == "v4.channel.k8s.io" and reply.endswith(b"v4.channel.k8s.io \x00GET /")
 
 
 KUBECTL = shutil.which("kubectl")

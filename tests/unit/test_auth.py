@@ -94,6 +94,7 @@ def test_default_policy_lets_viewer_read_but_not_write() -> None:
     assert evaluate(policy, attrs("GET", "/apis/metrics.k8s.io/v1beta1/nodes"))[0]
     assert not evaluate(policy, attrs("POST", "/api/v1/namespaces/default/pods"))[0]
     assert not evaluate(policy, attrs("GET", "/api/v1/namespaces/default/pods/x/exec"))[0]
+    assert not evaluate(policy, attrs("GET", "/api/v1/namespaces/default/pods/x/portforward"))[0]
     assert not evaluate(policy, attrs("GET", "/apis/rbac.authorization.k8s.io/v1/"
                                              "clusterroles"))[0]
     assert evaluate(policy, attrs("GET", "/healthz", user=ANONYMOUS))[0]
