@@ -30,6 +30,7 @@ import aiohttp
 import yaml
 from aiohttp import web
 
+from minikube_py.api import protobuf
 from minikube_py.api.fields import FieldPath, not_supported
 from minikube_py.api.resources import Resource, find_resource
 from minikube_py.apiserver import patch as patching
@@ -156,7 +157,8 @@ def content_kind(request: web.Request) -> str:
 
 
 async def read_body(request: web.Request, allow_yaml: bool = True) -> Any:
-    """Decode the request body: JSON (also when Content-Type is missing) or YAML."""
+    """Decode the request body: JSON (also when Content-Type is missing), YAML, or the
+    protobuf kubectl's generators send (``minikube_py.api.protobuf``)."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as e:  # over the app's client_max_size
@@ -165,6 +167,12 @@ async def read_body(request: web.Request, allow_yaml: bool = True) -> Any:
     kind = content_kind(request)
     if not raw:
         return None
+    if kind == protobuf.CONTENT_TYPE:  # kubectl create deployment|namespace|configmap...
+        try:
+            return protobuf.decode_object(raw)
+        except protobuf.ProtobufError as e:
+            raise st.StatusError(415, "UnsupportedMediaType", f"the body of the request could "
+                                 f"not be decoded as protobuf: {e}") from e
     try:
         if kind.endswith("json") or kind in ("", "*/*"):
             return json.loads(raw)

@@ -330,3 +330,43 @@ def test_scale_watch_and_roll_out_an_edit_then_undo_it(cluster: TestCluster,
     history = kubectl("rollout", "history", "deploy/bb").stdout
     assert [r[0] for r in rows(history)[2:]] == ["2", "3"]  # revision 1 came back as 3
     assert kubectl("delete", "-f", path).stdout == 'deployment.apps "bb" deleted\n'
+
+
+# -- imperative generators (protobuf bodies) ----------------------------------------------
+def test_create_generators_send_protobuf_and_work(cluster: TestCluster, kubectl: Kubectl
+                                                  ) -> None:
+    """``kubectl create deployment|namespace|configmap|service|role|rolebinding`` send their
+    objects as protobuf (``-v=9`` shows ``Content-Type: application/vnd.kubernetes.protobuf``);
+    the API server decodes them into the same objects ``--dry-run=client -o json`` prints."""
+    verbose = kubectl("create", "deployment", "gen", "--image=busybox", "--replicas=2",
+                      "-v=8", "--", "sleep", "1000")
+    assert "deployment.apps/gen created" in verbose.stdout
+    assert "Content-Type: application/vnd.kubernetes.protobuf" in verbose.stderr
+    assert len(pod_names(cluster, "app=gen", 2)) == 2
+    deployment = cluster.get("deployment", "gen")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["command"] == \
+        ["sleep", "1000"]
+
+    assert kubectl("create", "namespace", "lab").stdout == "namespace/lab created\n"
+    assert kubectl("create", "configmap", "settings", "-n", "lab", "--from-literal=mode=learn",
+                   "--from-literal=level=2").stdout == "configmap/settings created\n"
+    data = kubectl("get", "configmap", "settings", "-n", "lab", "-o",
+                   "jsonpath={.data}").stdout
+    assert yaml.safe_load(data) == {"level": "2", "mode": "learn"}
+    assert kubectl("create", "service", "nodeport", "gen", "--tcp=80:8080").stdout == \
+        "service/gen created\n"
+    service = cluster.get("service", "gen")
+    assert service["spec"]["type"] == "NodePort"
+    assert service["spec"]["ports"][0]["targetPort"] == 8080
+    assert service["spec"]["selector"] == {"app": "gen"}
+    assert kubectl("create", "role", "reader", "--verb=get,list", "--resource=pods").stdout \
+        == "role.rbac.authorization.k8s.io/reader created\n"
+    assert kubectl("create", "rolebinding", "reader", "--role=reader", "--user=alice").stdout \
+        == "rolebinding.rbac.authorization.k8s.io/reader created\n"
+
+    # A kind the server does not serve: a clean 404, as from any API server without it.
+    job = kubectl("create", "job", "once", "--image=busybox", check=False)
+    assert job.returncode == 1
+    assert job.stderr == "error: failed to create job: the server could not find the " \
+        "requested resource\n"
