@@ -95,12 +95,41 @@ def capsh_command(keep: list[str]) -> str:
     return f"capsh --drop={','.join(dropped(keep))} --"
 
 
-def drop_capabilities(keep: list[str]) -> None:
-    """Shrink this thread's bounding, inheritable, permitted and effective sets to ``keep``.
+def all_capabilities() -> list[str]:
+    """Every capability this kernel knows: what ``privileged: true`` keeps."""
+    top = last_cap()
+    return [n for n, i in sorted(CAPABILITY_NUMBERS.items(), key=lambda kv: kv[1]) if i <= top]
 
-    The bounding set goes first: dropping from it needs ``CAP_SETPCAP``, which the permitted
-    set may be about to lose. Numbers this python-prctl build does not know are dropped by
-    number through ``PR_CAPBSET_DROP``.
+
+def with_changes(add: list[str], drop: list[str], base: list[str] | None = None) -> list[str]:
+    """``securityContext.capabilities``: the default set (or ``base``) minus ``drop``, plus
+    ``add``. ``ALL`` in ``drop`` starts from nothing, ``ALL`` in ``add`` gives everything;
+    names may omit the ``CAP_`` prefix (``NET_ADMIN``), as Kubernetes writes them."""
+    kept = list(DEFAULT_CAPABILITIES if base is None else base)
+    if any(d.upper() == "ALL" for d in drop):
+        kept = []
+    dropped_names = {normalize(d) for d in drop if d.upper() != "ALL"}
+    kept = [c for c in kept if c not in dropped_names]
+    if any(a.upper() == "ALL" for a in add):
+        return all_capabilities()
+    for name in (normalize(a) for a in add):
+        if name not in kept:
+            kept.append(name)
+    return kept
+
+
+def drop_capabilities(keep: list[str]) -> None:
+    """Shrink this thread's bounding, inheritable, permitted and effective sets to ``keep``."""
+    drop_bounding(keep)
+    limit_sets(keep)
+
+
+def drop_bounding(keep: list[str]) -> None:
+    """Shrink the bounding set: the limit of what any program exec'd later can gain.
+
+    It goes first: dropping from it needs ``CAP_SETPCAP``, which the permitted set may be
+    about to lose. Numbers this python-prctl build does not know are dropped by number
+    through ``PR_CAPBSET_DROP``.
     """
     import prctl
 
@@ -108,6 +137,13 @@ def drop_capabilities(keep: list[str]) -> None:
     for number in range(last_cap() + 1):
         if number not in keep_numbers:
             prctl.capbset_drop(number)
+
+
+def limit_sets(keep: list[str]) -> None:
+    """Limit the inheritable, effective and permitted sets to ``keep``."""
+    import prctl
+
+    keep_numbers = {CAPABILITY_NUMBERS[normalize(n)] for n in keep}
     known = set(prctl.ALL_CAPS)
     kept = [n for n in keep_numbers if n in known]
     # The ambient set (empty for root here) loses whatever leaves permitted or inheritable.

@@ -36,10 +36,12 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import explain
 from explain.errors import MinikubeError
 from runtime import capabilities, rootfs, shim
+from runtime.user import ProcessUser, UserError, resolve_user
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIM_EXIT_TIMEOUT = 10.0
@@ -66,6 +68,12 @@ class ContainerConfig:
     log_path: str = ""
     files: dict[str, str] = field(default_factory=dict)  # container path -> host file
     capabilities: list[str] | None = None  # None = capabilities.DEFAULT_CAPABILITIES
+    #: Who runs it: {"uid": int | None, "gid": int | None, "username": "name[:group]",
+    #: "additionalGids": [...]}, resolved to numbers in the image's /etc/passwd at create.
+    user: dict[str, Any] = field(default_factory=dict)
+    readonly_root: bool = False
+    masked_paths: list[str] | None = None    # None = rootfs.MASKED_PATHS
+    readonly_paths: list[str] | None = None  # None = rootfs.READONLY_PATHS
 
 
 @dataclass
@@ -85,8 +93,9 @@ class ContainerState:
 _OCI_NS = {"net": "network", "ipc": "ipc", "uts": "uts"}
 
 
-def oci_config(cfg: ContainerConfig) -> dict:
+def oci_config(cfg: ContainerConfig, user: ProcessUser | None = None) -> dict:
     """The small subset of the OCI runtime spec that ``config.json`` holds."""
+    user = user or ProcessUser()
     caps = [capabilities.normalize(c) for c in (cfg.capabilities or
                                                 capabilities.DEFAULT_CAPABILITIES)]
     namespaces: list[dict[str, str]] = [{"type": "mount"}, {"type": "pid"}]
@@ -98,12 +107,17 @@ def oci_config(cfg: ContainerConfig) -> dict:
     return {
         "ociVersion": "1.0.2", "id": cfg.id, "name": cfg.name,
         "process": {"args": cfg.args, "env": cfg.env, "cwd": cfg.cwd, "noNewPrivileges": True,
+                    "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.groups},
                     "capabilities": {k: caps for k in ("bounding", "effective",
                                                        "inheritable", "permitted")}},
-        "root": {"path": "rootfs", "layers": cfg.layers},
+        "root": {"path": "rootfs", "layers": cfg.layers, "readonly": cfg.readonly_root},
         "mounts": [{"destination": d, "type": "bind", "source": s, "options": ["rbind", "ro"]}
                    for d, s in sorted(cfg.files.items())],
-        "linux": {"namespaces": namespaces},
+        "linux": {"namespaces": namespaces,
+                  "maskedPaths": rootfs.MASKED_PATHS if cfg.masked_paths is None
+                  else cfg.masked_paths,
+                  "readonlyPaths": rootfs.READONLY_PATHS if cfg.readonly_paths is None
+                  else cfg.readonly_paths},
         "logPath": cfg.log_path,
     }
 
@@ -126,7 +140,10 @@ def create_container(cfg: ContainerConfig) -> ContainerState:
         raise ContainerError.failed("create", "container", cfg.name, f"{bundle} is in use")
     if not cfg.layers or not cfg.args:
         raise ContainerError.failed("create", "container", cfg.name, "no layers or no args")
-    config = oci_config(cfg)
+    try:
+        config = oci_config(cfg, resolve_user(cfg.user, cfg.layers))
+    except UserError as e:
+        raise ContainerError.failed("create", "container", cfg.name, e) from e
     try:
         _create(cfg, bundle, config)
     except OSError as e:
@@ -151,7 +168,7 @@ def _create(cfg: ContainerConfig, bundle: str, config: dict) -> None:
         if joins:
             record(bundle, f"nsenter {joins}")
         record(bundle, "unshare --mount --pid --fork")
-        for step in rootfs.rootfs_plan(bundle, cfg.layers, cfg.files):
+        for step in rootfs.config_plan(bundle, config):
             record(bundle, step.shell)
         record(bundle, f"cd {cfg.cwd}")
         # Step 4: launch the shim
@@ -172,6 +189,9 @@ def start_container(bundle_dir: str) -> ContainerState:
     fifo = os.path.join(bundle, shim.FIFO)
     record(bundle, f"echo > {fifo}")
     record(bundle, capabilities.capsh_command(process["capabilities"]["bounding"]))
+    user = process.get("user") or {}
+    record(bundle, ProcessUser(user.get("uid", 0), user.get("gid", 0),
+                               user.get("additionalGids") or []).setpriv())
     record(bundle, f"setpriv --no-new-privs -- {explain.shell_join(process['args'])}")
     try:
         fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)

@@ -146,14 +146,15 @@ def enter(pid: int, start_time: int | None) -> None:
     os.close(root)
 
 
-def _child(argv: list[str], env: list[str], caps: list[str], slave: int | None) -> None:
+def _child(argv: list[str], env: list[str], process: dict[str, Any], slave: int | None
+           ) -> None:
     if slave is not None:  # the pty becomes our controlling terminal and stdio
         os.setsid()
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
         for target in (0, 1, 2):
             os.dup2(slave, target)
     try:
-        shim.exec_container_process(argv, env, caps)
+        shim.exec_container_process(argv, env, process)
         code, message = 1, "execve returned"
     except shim.ExecFailure as e:
         code, message = e.code, str(e)
@@ -193,7 +194,7 @@ def main(args: list[str]) -> int:
         os.close(master)
     child = os.fork()
     if child == 0:
-        _child(argv, env, process["capabilities"]["bounding"], slave)
+        _child(argv, env, process, slave)
     if slave is not None:
         os.close(slave)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

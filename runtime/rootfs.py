@@ -14,6 +14,10 @@ with it, and the host's ``mount`` never lists them):
   the host's harmless devices bind-mounted in, a private **devpts** instance for terminals,
   **tmpfs** ``/dev/shm``, a read-only **sysfs**;
 - read-only **bind mounts** of the kubelet's files;
+- **masked paths**: kernel files a container has no business reading (``/proc/kcore``,
+  ``/proc/keys``, ``/sys/firmware``...) covered by ``/dev/null`` or an empty read-only tmpfs,
+  and **read-only paths** (``/proc/sys``, ``/proc/sysrq-trigger``...) remounted read-only —
+  the list containerd and CRI-O apply to every non-privileged container;
 - **pivot_root** into the overlay, then a lazy unmount of the old root: the host's files are
   no longer reachable from inside.
 
@@ -31,6 +35,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from typing import Any
 
 from runtime import syscalls
 
@@ -45,6 +50,15 @@ DEV_LINKS = {
     "stderr": "/proc/self/fd/2",
     "ptmx": "pts/ptmx",
 }
+
+#: Covered in every non-privileged container (containerd's default OCI spec).
+MASKED_PATHS = [
+    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+    "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+]
+#: Read-only in every non-privileged container.
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 _NOSUID_NODEV_NOEXEC = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
 
@@ -119,6 +133,28 @@ def mount_bind(source: str, target: str, readonly: bool) -> None:
         syscalls.mount(None, target, None, flags)
 
 
+def mask_path(target: str) -> None:
+    """``mount --bind /dev/null FILE`` or ``mount -t tmpfs -o ro tmpfs DIR``; absent: nothing."""
+    if os.path.isdir(target):
+        syscalls.mount("tmpfs", target, "tmpfs", syscalls.MS_RDONLY)
+    elif os.path.exists(target):
+        syscalls.mount("/dev/null", target, None, syscalls.MS_BIND)
+
+
+def readonly_path(target: str) -> None:
+    """``mount --bind PATH PATH && mount -o remount,bind,ro PATH``; absent: nothing."""
+    if os.path.exists(target):
+        syscalls.mount(target, target, None, syscalls.MS_BIND | syscalls.MS_REC)
+        syscalls.mount(None, target, None,
+                       syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY)
+
+
+def remount_root_readonly() -> None:
+    """``mount -o remount,bind,ro /``: ``readOnlyRootFilesystem: true``. Only the overlay
+    becomes read-only; /dev, /proc, /dev/shm and the kubelet's files are mounts of their own."""
+    syscalls.mount(None, "/", None, syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY)
+
+
 def ln_s(target: str, link: str) -> None:
     """``ln -s TARGET LINK``."""
     os.symlink(target, link)
@@ -136,8 +172,15 @@ def pivot_root(rootfs: str) -> None:
     os.chdir("/")
 
 
-def rootfs_plan(bundle_dir: str, layers: list[str], files: dict[str, str]) -> list[Step]:
-    """Every mount of a container, in order, for the rootfs at ``<bundle>/rootfs``."""
+def rootfs_plan(bundle_dir: str, layers: list[str], files: dict[str, str],
+                masked: list[str] | None = None, readonly: list[str] | None = None,
+                readonly_root: bool = False, cwd: str = "/") -> list[Step]:
+    """Every mount of a container, in order, for the rootfs at ``<bundle>/rootfs``.
+
+    ``masked`` and ``readonly`` default to :data:`MASKED_PATHS` and :data:`READONLY_PATHS`
+    (a privileged container passes ``[]``); ``readonly_root`` makes the overlay read-only
+    once ``cwd`` exists in it.
+    """
     root = os.path.join(bundle_dir, "rootfs")
     upper, work = os.path.join(bundle_dir, "upper"), os.path.join(bundle_dir, "work")
     dev = root + "/dev"
@@ -171,5 +214,29 @@ def rootfs_plan(bundle_dir: str, layers: list[str], files: dict[str, str]) -> li
         target = root + "/" + path.lstrip("/")
         steps.append(Step(f"mount --bind -o ro {source} {target}",
                           functools.partial(mount_bind, source, target, True)))
+    for path in MASKED_PATHS if masked is None else masked:
+        target = root + path
+        steps.append(Step(f"mount --bind /dev/null {target}  # or a read-only tmpfs if a "
+                          "directory", functools.partial(mask_path, target)))
+    for path in READONLY_PATHS if readonly is None else readonly:
+        target = root + path
+        steps.append(Step(f"mount --bind {target} {target} && mount -o remount,bind,ro "
+                          f"{target}", functools.partial(readonly_path, target)))
+    if readonly_root:
+        workdir = root + "/" + cwd.lstrip("/")
+        steps.append(Step(f"mkdir -p {workdir}",
+                          functools.partial(os.makedirs, workdir, exist_ok=True)))
     steps.append(Step(f"cd {root} && pivot_root . . && umount -l .", lambda: pivot_root(root)))
+    if readonly_root:
+        steps.append(Step("mount -o remount,bind,ro /", remount_root_readonly))
     return steps
+
+
+def config_plan(bundle_dir: str, config: dict[str, Any]) -> list[Step]:
+    """:func:`rootfs_plan` for a ``config.json``: what the shim's init runs and what
+    ``commands.sh`` shows, from the same data."""
+    return rootfs_plan(
+        bundle_dir, config["root"]["layers"],
+        {m["destination"]: m["source"] for m in config["mounts"]},
+        masked=config["linux"].get("maskedPaths"), readonly=config["linux"].get("readonlyPaths"),
+        readonly_root=bool(config["root"].get("readonly")), cwd=config["process"]["cwd"])

@@ -38,6 +38,7 @@ import sys
 import time
 
 from runtime import capabilities, crilog, rootfs, syscalls
+from runtime.user import ProcessUser, switch_user
 
 CONFIG, STATE, EXIT, FIFO = "config.json", "state.json", "exit.json", "start.fifo"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -88,12 +89,18 @@ class ExecFailure(Exception):
         self.code = code
 
 
-def exec_container_process(args: list[str], env: list[str], caps: list[str]) -> None:
-    """The last steps of every container process (init or exec): caps, no_new_privs, execve.
+def exec_container_process(args: list[str], env: list[str], process: dict) -> None:
+    """The last steps of every container process (init or exec): the bounding set, the user
+    (setgroups, setgid, setuid), the other capability sets, no_new_privs, execve.
 
     Never returns; raises :class:`ExecFailure` with the exit code 126/127 runc would use.
     """
-    capabilities.drop_capabilities(caps)
+    caps = process["capabilities"]["bounding"]
+    user = process.get("user") or {}
+    capabilities.drop_bounding(caps)  # needs CAP_SETPCAP: first
+    switch_user(ProcessUser(user.get("uid", 0), user.get("gid", 0),
+                            user.get("additionalGids") or []))
+    capabilities.limit_sets(caps)  # after a switch to uid != 0 the kernel emptied them already
     capabilities.set_no_new_privs()
     for signum in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; execve keeps that
         signal.signal(signum, signal.SIG_DFL)
@@ -115,8 +122,7 @@ def container_init(bundle: str, cfg: dict, pipes: dict[str, int]) -> None:
             syscalls.setns_path(ns["path"], NAMESPACE_FLAGS[ns["type"]])
     syscalls.unshare(syscalls.CLONE_NEWNS)
     fifo = os.open(os.path.join(bundle, FIFO), os.O_RDWR | os.O_CLOEXEC)
-    files = {m["destination"]: m["source"] for m in cfg["mounts"]}
-    for step in rootfs.rootfs_plan(bundle, cfg["root"]["layers"], files):
+    for step in rootfs.config_plan(bundle, cfg):
         try:
             step.run()
         except OSError as e:
@@ -131,8 +137,7 @@ def container_init(bundle: str, cfg: dict, pipes: dict[str, int]) -> None:
     os.close(pipes["ready_w"])
     os.read(fifo, 1)  # blocks until `start` writes to <bundle>/start.fifo
     try:
-        exec_container_process(process["args"], process["env"],
-                               process["capabilities"]["bounding"])
+        exec_container_process(process["args"], process["env"], process)
         code, message = 1, "execve returned"
     except ExecFailure as e:
         code, message = e.code, str(e)

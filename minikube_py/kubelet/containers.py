@@ -29,9 +29,11 @@ from typing import Any
 from minikube_py.api.quantity import cpu_millis, memory_bytes
 from minikube_py.config import NodeConfig
 from minikube_py.errors import MinikubeError
+from minikube_py.kubelet.observe import clear_waiting
 from minikube_py.kubelet.plan import container_hash
 from minikube_py.kubelet.podsandbox import SandboxInfo, pod_files
 from minikube_py.kubelet.probes import run_handler
+from minikube_py.kubelet.security import ContainerConfigError, runtime_settings
 from runtime import container as rt
 from runtime.cgroups import CgroupDriver, Resources
 from runtime.exec import exec_in_container
@@ -135,8 +137,13 @@ def start_container(
     meta = pod["metadata"]
     uid, name = meta["uid"], container["name"]
 
-    # Step 1: ensure the image.
+    # Step 1: ensure the image; then what its securityContext asks of the runtime.
     image = _ensure_image(images, container["image"], event)
+    try:
+        security = runtime_settings(pod, container, image.config.user)
+    except ContainerConfigError as e:
+        event("Warning", "Failed", f"Error: {e}")
+        raise
 
     # Step 2: create the container (process created, waiting to be started).
     env = container_env(container, image.config, pod, sandbox.ip, service_env)
@@ -169,12 +176,15 @@ def start_container(
                 namespaces={"net": sandbox.netns_path, "ipc": sandbox.ipc, "uts": sandbox.uts},
                 log_path=log_path,
                 files=pod_files(config, uid),
+                **security,
             )
         )
     except MinikubeError as e:
         _record_create_failure(bundle, str(e))
         event("Warning", "Failed", f"Error: {e}")
         raise
+    finally:
+        clear_waiting(config, uid, name)  # this try got past the image and the config
     try:
         # Step 3: PreStart — the cgroup and its limits, before the process runs.
         cgroup = labels["cgroup"]
@@ -215,6 +225,10 @@ def run_exec_hook(bundle: str, command: list[str], timeout: float = 30.0) -> int
         return 137
 
 
+class ImagePullError(MinikubeError):
+    """The image could not be found or pulled (upstream: ErrImagePull, then ImagePullBackOff)."""
+
+
 def _ensure_image(images: ImageStore, ref: str, event: EventSink) -> Image:
     found = images.find_image(ref)
     if found is not None:
@@ -227,7 +241,8 @@ def _ensure_image(images: ImageStore, ref: str, event: EventSink) -> Image:
                                                                          line))
     except MinikubeError as e:
         event("Warning", "Failed", f'Failed to pull image "{ref}": {e}')
-        raise
+        event("Warning", "Failed", "Error: ErrImagePull")
+        raise ImagePullError(str(e)) from e
     event("Normal", "Pulled",
           f'Successfully pulled image "{ref}" in {time.monotonic() - started:.3f}s')
     return image

@@ -6,7 +6,9 @@ died. For a pod with UID ``u``:
 
 - sandbox: ``<state>/pods/u/sandbox/sandbox.json`` and the netns it names;
 - containers: every instance directory ``<state>/pods/u/containers/<name>/<attempt>/``,
-  with the runtime's ``state.json`` / ``exit.json`` and the kubelet's ``labels.json``.
+  with the runtime's ``state.json`` / ``exit.json`` and the kubelet's ``labels.json``;
+- ``<state>/pods/u/containers/<name>/waiting.json`` when the last try failed before an
+  instance existed (image pull, securityContext): reason, message, time, try count.
 
 When an instance is first seen exited, :func:`finalize_exit` decides its reason (OOMKilled
 if its cgroup counted an OOM kill, else Completed or Error), writes ``result.json`` and frees
@@ -20,10 +22,12 @@ import os
 from typing import Any
 
 from minikube_py.config import NodeConfig
-from minikube_py.kubelet.plan import ObservedContainer, ObservedPod
+from minikube_py.kubelet.plan import ObservedContainer, ObservedPod, Waiting
 from minikube_py.kubelet.podsandbox import find_pod_sandbox
 from runtime import container as rt
 from runtime.cgroups import CgroupDriver
+
+WAITING = "waiting.json"
 
 
 def read_json(path: str) -> dict[str, Any] | None:
@@ -111,4 +115,29 @@ def observe_pod(config: NodeConfig, uid: str, cgroups: CgroupDriver) -> Observed
         instances.sort(key=lambda c: c.attempt, reverse=True)
         if instances:
             pod.containers[name] = instances
+        waiting = read_json(os.path.join(root, name, WAITING))
+        if waiting is not None:
+            pod.waiting[name] = Waiting(str(waiting.get("reason")), str(waiting.get("message")),
+                                        float(waiting.get("at", 0)), int(waiting.get("step", 1)))
     return pod
+
+
+def record_waiting(config: NodeConfig, uid: str, name: str, reason: str, message: str,
+                   now: float) -> None:
+    """Remember a try that failed before an instance existed (one more back-off step)."""
+    directory = os.path.join(config.pod_dir(uid), "containers", name)
+    os.makedirs(directory, exist_ok=True)
+    previous = read_json(os.path.join(directory, WAITING)) or {}
+    step = int(previous.get("step", 0)) + 1
+    tmp = os.path.join(directory, WAITING + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump({"reason": reason, "message": message, "at": now, "step": step}, f)
+    os.replace(tmp, os.path.join(directory, WAITING))
+
+
+def clear_waiting(config: NodeConfig, uid: str, name: str) -> None:
+    """An instance was created: the pre-create failures are over."""
+    try:
+        os.unlink(os.path.join(config.pod_dir(uid), "containers", name, WAITING))
+    except FileNotFoundError:
+        pass

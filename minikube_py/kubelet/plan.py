@@ -15,7 +15,9 @@ The rules, in order:
    restartPolicy is Never, in which case the pod has failed.
 3. Each regular container that is not running is started if the restart policy says so
    (Always: always; OnFailure: only after a non-zero exit; Never: only the first time), once
-   its crash-loop back-off has expired. A running container whose spec changed is killed and
+   its crash-loop back-off has expired. A container that could not even be created (its
+   image could not be pulled, its securityContext cannot be honoured) waits out a back-off
+   of its own before the next try. A running container whose spec changed is killed and
    started again; so is one whose liveness probe failed, or whose startup probe gave up
    (the probe results come from ``probes.py``; :func:`is_ready` and :func:`is_started` read
    them for the status).
@@ -63,6 +65,28 @@ class ObservedContainer:
 
 
 @dataclass
+class Waiting:
+    """Why a container has no new instance: the last try failed before it was created
+    (``ErrImagePull``, ``CreateContainerConfigError``); ``step`` counts the failed tries."""
+
+    reason: str
+    message: str
+    at: float
+    step: int = 1
+
+    #: For this long after a failed try its status says so (``ErrImagePull``); then the
+    #: back-off shows (``ImagePullBackOff``).
+    FRESH = 1.0
+
+    def left(self, now: float) -> float:
+        """Seconds until the next try is due: 1 s, 2 s, 4 s ... up to 60 s."""
+        return max(0.0, self.at + backoff_delay(self.step + 1) - now)
+
+    def fresh(self, now: float) -> bool:
+        return now - self.at < self.FRESH
+
+
+@dataclass
 class ObservedPod:
     """What the node has for one pod: its sandbox and every container instance."""
 
@@ -70,6 +94,8 @@ class ObservedPod:
     ip: str | None = None
     #: container name -> instances, newest first.
     containers: dict[str, list[ObservedContainer]] = field(default_factory=dict)
+    #: container name -> why its last try failed before an instance existed.
+    waiting: dict[str, Waiting] = field(default_factory=dict)
 
     def latest(self, name: str) -> ObservedContainer | None:
         instances = self.containers.get(name)
@@ -146,7 +172,7 @@ class PodActions:
         starts = ", ".join(self.containers_to_start)
         steps.append(f"6. start containers: {starts or 'none'}")
         for name, left in self.backing_off.items():
-            steps.append(f"   {name}: in crash-loop back-off for {left:.1f}s more")
+            steps.append(f"   {name}: in back-off for {left:.1f}s more")
         if self.init_failed:
             steps.append(f"   init container {self.init_failed} failed: the pod has failed")
         return "\n".join(steps)
@@ -230,6 +256,10 @@ def compute_pod_actions(pod: Pod, observed: ObservedPod, now: float,
     # Rule 2: init containers, one at a time.
     for init in inits:
         last = observed.latest(init["name"])
+        waiting = observed.waiting.get(init["name"])
+        if waiting is not None and waiting.left(now) > 0:
+            actions.backing_off[init["name"]] = waiting.left(now)
+            return actions
         if last is None:
             actions.init_container_to_start = init["name"]
             return actions
@@ -253,7 +283,13 @@ def compute_pod_actions(pod: Pod, observed: ObservedPod, now: float,
     for container in containers:
         name = container["name"]
         last = observed.latest(name)
-        if last is None:
+        waiting = observed.waiting.get(name)
+        if waiting is not None and (last is None or not last.running):
+            if waiting.left(now) > 0:
+                actions.backing_off[name] = waiting.left(now)
+            else:
+                actions.containers_to_start.append(name)
+        elif last is None:
             actions.containers_to_start.append(name)
         elif last.status == "created":
             actions.containers_to_kill[name] = "created but never started"

@@ -28,6 +28,7 @@ from minikube_py.kubelet.plan import (
     ObservedPod,
     Pod,
     ProbeResults,
+    Waiting,
     is_ready,
     is_started,
     should_restart,
@@ -62,6 +63,7 @@ def container_status(
     pod_name: str,
     waiting_reason: str = "ContainerCreating",
     probes: ProbeResults = NO_RESULTS,
+    waiting: Waiting | None = None,
 ) -> dict[str, Any]:
     """The ``containerStatuses[]`` entry of one container."""
     name = container["name"]
@@ -75,6 +77,12 @@ def container_status(
         "state": {"waiting": {"reason": waiting_reason}},
         "lastState": {},
     }
+    if waiting is not None and not (instances and instances[0].running):
+        status["state"] = {"waiting": _failed_try(container, waiting, backing_off)}
+        if instances and instances[0].exited:
+            status["restartCount"] = instances[0].attempt
+            status["lastState"] = {"terminated": _terminated(instances[0])}
+        return status
     if not instances:
         return status
     latest = instances[0]
@@ -99,6 +107,17 @@ def container_status(
         else:
             status["state"] = {"terminated": _terminated(latest)}
     return status
+
+
+def _failed_try(container: dict[str, Any], waiting: Waiting, backing_off: float | None
+                ) -> dict[str, str]:
+    """``ErrImagePull`` right after a failed pull, ``ImagePullBackOff`` while waiting for the
+    next one (upstream's pair); other reasons as they are."""
+    if waiting.reason == "ErrImagePull" and backing_off is not None and \
+            not waiting.fresh(time.time()):
+        return {"reason": "ImagePullBackOff",
+                "message": f'Back-off pulling image "{container.get("image", "")}"'}
+    return {"reason": waiting.reason, "message": waiting.message}
 
 
 def pod_phase(pod: Pod, observed: ObservedPod, init_failed: bool) -> str:
@@ -154,7 +173,7 @@ def pod_status(
     inits = spec.get("initContainers") or []
     init_statuses = [
         container_status(c, observed.containers.get(c["name"], []), backing_off.get(c["name"]),
-                         name)
+                         name, "ContainerCreating", NO_RESULTS, observed.waiting.get(c["name"]))
         for c in inits
     ]
     initialized = all(
@@ -164,7 +183,8 @@ def pod_status(
     waiting_reason = "ContainerCreating" if initialized else "PodInitializing"
     statuses = [
         container_status(c, observed.containers.get(c["name"], []), backing_off.get(c["name"]),
-                         name, waiting_reason, probes.get(c["name"], NO_RESULTS))
+                         name, waiting_reason, probes.get(c["name"], NO_RESULTS),
+                         observed.waiting.get(c["name"]))
         for c in spec["containers"]
     ]
     phase = pod_phase(pod, observed, init_failed is not None)

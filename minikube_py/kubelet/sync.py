@@ -36,7 +36,7 @@ from minikube_py.config import NodeConfig
 from minikube_py.kubelet import containers as ctr
 from minikube_py.kubelet.backoff import next_step
 from minikube_py.kubelet.envvars import ServiceLister, pod_service_env
-from minikube_py.kubelet.observe import observe_pod
+from minikube_py.kubelet.observe import observe_pod, record_waiting
 from minikube_py.kubelet.plan import (
     NO_RESULTS,
     ObservedContainer,
@@ -50,6 +50,7 @@ from minikube_py.kubelet.podsandbox import (
     delete_pod_sandbox,
     find_pod_sandbox,
 )
+from minikube_py.kubelet.security import ContainerConfigError
 from minikube_py.kubelet.status import pod_status
 from runtime.cgroups import CgroupDriver
 from runtime.images import ImageStore
@@ -130,6 +131,12 @@ def _start(ctx: NodeContext, pod: Pod, name: str, observed: ObservedPod) -> None
             lambda kind, reason, msg: ctx.events(pod, kind, reason, msg),
             service_env=pod_service_env(pod, ctx.services),
         )
+    except (ctr.ImagePullError, ContainerConfigError) as e:  # no instance: a waiting reason
+        reason = "ErrImagePull" if isinstance(e, ctr.ImagePullError) else \
+            "CreateContainerConfigError"
+        record_waiting(ctx.config, pod["metadata"]["uid"], name, reason, str(e), time.time())
+        log.warning("Failed to start container pod=%s container=%s reason=%s err=%s",
+                    pod["metadata"]["name"], name, reason, e)
     except Exception as e:  # recorded as a failed instance; back-off retries it
         log.warning("Failed to start container pod=%s container=%s err=%s",
                     pod["metadata"]["name"], name, e)
@@ -228,7 +235,13 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
         for name in actions.containers_to_start:
             _start(ctx, pod, name, observed)
         for name in actions.backing_off:
-            ctx.events(pod, "Warning", "BackOff", f"Back-off restarting failed container {name}")
+            waiting = observed.waiting.get(name)
+            if waiting is None:
+                ctx.events(pod, "Warning", "BackOff",
+                           f"Back-off restarting failed container {name}")
+            elif waiting.reason == "ErrImagePull":
+                ctx.events(pod, "Normal", "BackOff",
+                           f'Back-off pulling image "{_all_specs(pod)[name]["image"]}"')
     _append_transcript(ctx.config, uid, lines)
 
     # Report: read the node again and write the status.
@@ -242,6 +255,11 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
     pids = [i.pid for inst in observed.containers.values() for i in inst[:1]
             if i.running and i.pid]
     resync = min(after.backing_off.values()) if after.backing_off else None
+    now = time.time()
+    for waiting in observed.waiting.values():  # flip ErrImagePull to ImagePullBackOff
+        if waiting.fresh(now):
+            flip = waiting.at + waiting.FRESH - now + 0.05
+            resync = flip if resync is None else min(resync, flip)
     if not after.is_empty() and resync is None:
         resync = 0.05
     running = [(i.name, i.attempt, i.bundle_dir, i.started_at or time.time())

@@ -370,3 +370,34 @@ def test_create_generators_send_protobuf_and_work(cluster: TestCluster, kubectl:
     assert job.returncode == 1
     assert job.stderr == "error: failed to create job: the server could not find the " \
         "requested resource\n"
+
+
+# -- waiting reasons ------------------------------------------------------------------------
+def test_pods_that_cannot_start_show_upstreams_waiting_reasons(
+        cluster: TestCluster, kubectl: Kubectl, tmp_path: Path) -> None:
+    """A missing image: ErrImagePull, then ImagePullBackOff; an image that runs as root under
+    ``runAsNonRoot``: CreateContainerConfigError. ``get pods`` and ``describe`` show them."""
+    missing = yaml.safe_load(deployment("typo", image="busybx", replicas=1))
+    rootless = yaml.safe_load(deployment("rootless", replicas=1))
+    rootless["spec"]["template"]["spec"]["securityContext"] = {"runAsNonRoot": True}
+    kubectl("apply", "-f", write(tmp_path, "bad.yaml", yaml.safe_dump_all([missing, rootless])))
+
+    def reasons() -> dict[str, str]:
+        table = rows(kubectl("get", "pods").stdout)
+        return {r[0].rsplit("-", 2)[0]: r[2] for r in table[1:]}
+
+    seen: set[str] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+            {"ErrImagePull", "ImagePullBackOff"} <= seen
+            and reasons().get("rootless") == "CreateContainerConfigError"):
+        seen.add(reasons().get("typo", ""))
+        time.sleep(0.2)
+    assert {"ErrImagePull", "ImagePullBackOff"} <= seen, seen
+    assert reasons()["rootless"] == "CreateContainerConfigError"
+    (typo,) = [p["metadata"]["name"] for p in cluster.pods("app=typo")]
+    described = kubectl("describe", "pod", typo).stdout
+    assert 'Failed to pull image "busybx"' in described
+    (rootless_pod,) = cluster.pods("app=rootless")
+    message = rootless_pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    assert message.startswith("container has runAsNonRoot and image will run as root")

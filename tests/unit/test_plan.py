@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import pytest
 
 from minikube_py.kubelet.backoff import backoff_delay, next_step
 from minikube_py.kubelet.plan import (
     ObservedContainer,
     ObservedPod,
+    Waiting,
     compute_pod_actions,
     container_hash,
     pod_finished,
@@ -207,3 +211,41 @@ def test_an_oom_killed_container_reports_its_reason():
     status = pod_status(pod, observed(killed), {}, None, "h", NOW)
     assert status["containerStatuses"][0]["state"]["terminated"]["reason"] == "OOMKilled"
     assert display_status(pod, status) == "OOMKilled"
+
+
+# -- failed tries before an instance exists (image pull, securityContext) -------------------
+def test_a_failed_image_pull_is_retried_after_its_own_back_off_and_shows_the_upstream_pair():
+    pod = make_pod()
+    obs = observed()
+    now = time.time()  # the status tells a fresh failure from an old one by the clock
+    obs.waiting["c0"] = Waiting("ErrImagePull", "unknown image", at=now, step=1)
+    actions = compute_pod_actions(pod, obs, now)
+    assert actions.backing_off == {"c0": 1.0} and actions.containers_to_start == []
+    assert not actions.kill_pod  # waiting to retry is not "finished"
+    status = pod_status(pod, obs, actions.backing_off, None, "h", now)
+    assert status["containerStatuses"][0]["state"] == {
+        "waiting": {"reason": "ErrImagePull", "message": "unknown image"}}
+
+    obs.waiting["c0"] = Waiting("ErrImagePull", "unknown image", at=now - 1.5, step=2)
+    actions = compute_pod_actions(pod, obs, now)
+    assert actions.backing_off == {"c0": pytest.approx(0.5)}  # 2 s after the second failure
+    status = pod_status(pod, obs, actions.backing_off, None, "h", now)
+    assert status["containerStatuses"][0]["state"]["waiting"] == {
+        "reason": "ImagePullBackOff", "message": 'Back-off pulling image "busybox"'}
+    assert display_status(pod, status) == "ImagePullBackOff"
+    assert compute_pod_actions(pod, obs, now + 0.6).containers_to_start == ["c0"]
+
+
+def test_a_config_error_keeps_its_reason_and_message_even_after_a_crash():
+    pod = make_pod()
+    crashed = inst("c0", "exited", exit_code=1, finished=NOW - 10)
+    obs = observed(crashed)
+    obs.waiting["c0"] = Waiting("CreateContainerConfigError", "container has runAsNonRoot",
+                                at=NOW, step=2)
+    actions = compute_pod_actions(pod, obs, NOW)
+    status = pod_status(pod, obs, actions.backing_off, None, "h", NOW)
+    c0 = status["containerStatuses"][0]
+    assert c0["state"]["waiting"] == {"reason": "CreateContainerConfigError",
+                                      "message": "container has runAsNonRoot"}
+    assert c0["lastState"]["terminated"]["exitCode"] == 1
+    assert display_status(pod, status) == "CreateContainerConfigError"
