@@ -45,6 +45,8 @@ from runtime.user import ProcessUser, UserError, resolve_user
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIM_EXIT_TIMEOUT = 10.0
+#: config.json annotation with the first signal of a stop (containerd's label name).
+STOP_SIGNAL = "io.containerd.image.config.stop-signal"
 
 
 class ContainerError(MinikubeError):
@@ -72,6 +74,7 @@ class ContainerConfig:
     #: "additionalGids": [...]}, resolved to numbers in the image's /etc/passwd at create.
     user: dict[str, Any] = field(default_factory=dict)
     readonly_root: bool = False
+    stop_signal: str = ""  # the image's StopSignal ("SIGQUIT" for nginx); "" = SIGTERM
     masked_paths: list[str] | None = None    # None = rootfs.MASKED_PATHS
     readonly_paths: list[str] | None = None  # None = rootfs.READONLY_PATHS
 
@@ -119,7 +122,20 @@ def oci_config(cfg: ContainerConfig, user: ProcessUser | None = None) -> dict:
                   "readonlyPaths": rootfs.READONLY_PATHS if cfg.readonly_paths is None
                   else cfg.readonly_paths},
         "logPath": cfg.log_path,
+        "annotations": {STOP_SIGNAL: stop_signal_name(cfg.stop_signal)},
     }
+
+
+def stop_signal_name(text: str) -> str:
+    """``"SIGQUIT"``, ``"QUIT"`` or ``"3"`` -> ``"SIGQUIT"``; ``""`` -> ``"SIGTERM"``."""
+    if not text:
+        return "SIGTERM"
+    try:
+        if text.isdigit():
+            return signal.Signals(int(text)).name
+        return signal.Signals[text if text.upper().startswith("SIG") else "SIG" + text].name
+    except (KeyError, ValueError):
+        raise ValueError(f"unknown stop signal {text!r}") from None
 
 
 def record(bundle: str, line: str) -> None:
@@ -142,7 +158,7 @@ def create_container(cfg: ContainerConfig) -> ContainerState:
         raise ContainerError.failed("create", "container", cfg.name, "no layers or no args")
     try:
         config = oci_config(cfg, resolve_user(cfg.user, cfg.layers))
-    except UserError as e:
+    except (UserError, ValueError) as e:
         raise ContainerError.failed("create", "container", cfg.name, e) from e
     try:
         _create(cfg, bundle, config)
@@ -297,6 +313,15 @@ def exit_fd(state: ContainerState) -> int:
     return read_fd
 
 
+def _stop_signal(bundle: str) -> int:
+    try:
+        with open(os.path.join(bundle, shim.CONFIG)) as f:
+            name = (json.load(f).get("annotations") or {}).get(STOP_SIGNAL) or "SIGTERM"
+        return int(signal.Signals[name])
+    except (OSError, ValueError, KeyError):
+        return int(signal.SIGTERM)
+
+
 def _signal_init(bundle: str, state: ContainerState, signum: int, pidfd: int) -> None:
     record(bundle, f"kill -{signal.Signals(signum).name[3:]} {state.pid}")
     with contextlib.suppress(ProcessLookupError):
@@ -305,6 +330,9 @@ def _signal_init(bundle: str, state: ContainerState, signum: int, pidfd: int) ->
 
 def stop_container(bundle_dir: str, grace_seconds: float) -> ContainerState:
     """SIGTERM the init, wait up to ``grace_seconds``, then SIGKILL; return the exited state.
+
+    The first signal is the image's stop signal when it names one (nginx: SIGQUIT, its
+    graceful shutdown), as containerd does; it is kept in config.json's annotations.
 
     A pid-namespace init ignores signals it has no handler for (except SIGKILL from outside),
     so a program without a SIGTERM handler sits out the whole grace period — as upstream.
@@ -320,7 +348,7 @@ def stop_container(bundle_dir: str, grace_seconds: float) -> ContainerState:
         return container_state(bundle)
     with _closing_fd(pidfd) as pidfd:
         if state.status == "running" and grace_seconds > 0:
-            _signal_init(bundle, state, signal.SIGTERM, pidfd)
+            _signal_init(bundle, state, _stop_signal(bundle), pidfd)
             if not _wait_fd(pidfd, grace_seconds):
                 _signal_init(bundle, state, signal.SIGKILL, pidfd)
         else:

@@ -265,6 +265,10 @@ def launch(bundle: str, project_root: str) -> dict:
             os.close(write_fd)
 
 
+#: How long a creator waits for a shim that reported an error to exit.
+SHIM_GONE_TIMEOUT = 5.0
+
+
 def _read_reply(fd: int, bundle: str) -> dict:
     data, deadline = b"", time.monotonic() + CREATE_TIMEOUT
     while not data.endswith(b"\n"):
@@ -277,6 +281,11 @@ def _read_reply(fd: int, bundle: str) -> dict:
             return {"error": f"shim exited without an answer: {tail}"}
         data += chunk
     reply: dict = json.loads(data)
+    if "error" in reply:  # a failed create leaves no process: wait for the shim to be gone
+        end = time.monotonic() + SHIM_GONE_TIMEOUT
+        while select.select([fd], [], [], max(0.0, end - time.monotonic()))[0]:
+            if not os.read(fd, 4096):  # EOF: every holder of the pipe has exited
+                break
     return reply
 
 

@@ -176,6 +176,7 @@ def start_container(
                 namespaces={"net": sandbox.netns_path, "ipc": sandbox.ipc, "uts": sandbox.uts},
                 log_path=log_path,
                 files=pod_files(config, uid),
+                stop_signal=image.config.stop_signal,
                 **security,
             )
         )

@@ -138,6 +138,17 @@ def test_stop_lets_a_term_handler_exit_cleanly_within_grace(containers):
     assert ("stdout", "F", b"bye") in containers.log_lines(cfg.log_path)
 
 
+def test_stop_sends_the_images_stop_signal_first(containers):
+    cfg = containers.start(["sh", "-c", "trap 'echo got QUIT; exit 0' QUIT; echo ready; "
+                                        "while true; do sleep 0.1; done"], stop_signal="SIGQUIT")
+    containers.wait_for_log(cfg.log_path, b"ready")
+    state = stop_container(cfg.bundle_dir, 10)
+    assert (state.status, state.exit_code) == ("exited", 0)
+    assert ("stdout", "F", b"got QUIT") in containers.log_lines(cfg.log_path)
+    with pytest.raises(ContainerError, match="unknown stop signal 'SIGNOPE'"):
+        containers.start(["true"], stop_signal="SIGNOPE")
+
+
 def test_stop_kills_a_program_without_a_handler_after_the_grace_period(containers):
     cfg = containers.start(["sleep", "100"])
     began = time.monotonic()
