@@ -37,7 +37,6 @@ from aiohttp import web
 
 from minikube_py import pki
 from minikube_py.apiserver import status as st
-from minikube_py.apiserver.handlers import STORE, call
 from minikube_py.apiserver.rbac import (
     AUTHENTICATED,
     MASTERS,
@@ -47,6 +46,7 @@ from minikube_py.apiserver.rbac import (
     UserInfo,
     forbidden,
 )
+from minikube_py.apiserver.storage import STORE, call
 
 log = logging.getLogger(__name__)
 

@@ -39,9 +39,10 @@ import aiohttp
 from aiohttp import web
 
 from minikube_py.api.resources import Resource, must
-from minikube_py.apiserver import handlers, registry, subresources
+from minikube_py.apiserver import handlers, registry, storage, subresources
 from minikube_py.apiserver import status as st
-from minikube_py.apiserver.handlers import HTTP, NODE_PROXY, STORE
+from minikube_py.apiserver.handlers import HTTP, NODE_PROXY
+from minikube_py.apiserver.storage import STORE
 
 log = logging.getLogger(__name__)
 
@@ -246,10 +247,10 @@ async def stored(request: web.Request, resource: Resource, namespace: str | None
                  name: str | None) -> list[dict[str, Any]]:
     """Pods or Nodes from the store (one by name, or all in the namespace)."""
     if name:
-        kv = await handlers.call(request, request.app[STORE].get,
+        kv = await storage.call(request, request.app[STORE].get,
                                  resource.storage_key(namespace, name))
         return [kv.value] if kv is not None else []
-    kvs, _ = await handlers.call(request, request.app[STORE].list,
+    kvs, _ = await storage.call(request, request.app[STORE].list,
                                  resource.storage_key(namespace))
     return [kv.value for kv in kvs]
 

@@ -39,17 +39,15 @@ from minikube_py.apiserver import (
 from minikube_py.apiserver import status as st
 from minikube_py.apiserver.allocators import ServiceAllocator
 from minikube_py.apiserver.handlers import (
-    EXECUTOR,
     HTTP,
     KUBELET_TOKEN,
     NAMESPACES,
     NODE_PROXY,
-    SERVICES,
-    STORE,
     VERSION,
     WATCHES,
 )
 from minikube_py.apiserver.registry import Target
+from minikube_py.apiserver.storage import EXECUTOR, SERVICES, STORE
 from minikube_py.errors import MinikubeError
 from minikube_py.store.backend import Backend, KeyExists
 

@@ -30,10 +30,11 @@ import aiohttp
 from aiohttp import web
 
 from minikube_py.api.resources import RESOURCES, find_resource
-from minikube_py.apiserver import handlers, registry
+from minikube_py.apiserver import handlers, registry, storage
 from minikube_py.apiserver import status as st
-from minikube_py.apiserver.handlers import HTTP, NODE_PROXY, STORE
+from minikube_py.apiserver.handlers import HTTP, NODE_PROXY
 from minikube_py.apiserver.registry import Target
+from minikube_py.apiserver.storage import STORE
 from minikube_py.store.backend import Conflict
 
 LOG_PARAMS = ("follow", "tailLines", "previous", "timestamps", "sinceSeconds", "limitBytes")
@@ -43,12 +44,12 @@ NODES = find_resource("", "nodes")
 # -- status -------------------------------------------------------------------------------
 async def status(request: web.Request, target: Target) -> web.Response:
     if request.method == "GET":
-        return handlers.respond((await handlers.read(request, target))[0])
+        return handlers.respond((await storage.read(request, target))[0])
     if request.method == "PUT":
         body = registry.check_type_meta(target.resource, await handlers.read_body(request),
                                         target.namespace)
         required = registry.meta_of(body).get("resourceVersion") or None
-        return handlers.respond(await handlers.guaranteed_update(
+        return handlers.respond(await storage.guaranteed_update(
             request, target, lambda cur: registry.prepare_status_update(body, cur), required))
     if request.method == "PATCH":
         patch_type = handlers.patch_kind(request)
@@ -59,7 +60,7 @@ async def status(request: web.Request, target: Target) -> web.Response:
                                                 target.resource.kind)
             return registry.prepare_status_update(patched, current)
 
-        return handlers.respond(await handlers.guaranteed_update(request, target, mutate))
+        return handlers.respond(await storage.guaranteed_update(request, target, mutate))
     raise st.method_not_allowed(request.method)
 
 
@@ -77,7 +78,7 @@ def to_scale(obj: dict[str, Any]) -> dict[str, Any]:
 
 async def scale(request: web.Request, target: Target) -> web.Response:
     if request.method == "GET":
-        return handlers.respond(to_scale((await handlers.read(request, target))[0]))
+        return handlers.respond(to_scale((await storage.read(request, target))[0]))
     if request.method not in ("PUT", "PATCH"):
         raise st.method_not_allowed(request.method)
     patch_type = handlers.patch_kind(request) if request.method == "PATCH" else ""
@@ -99,7 +100,7 @@ async def scale(request: web.Request, target: Target) -> web.Response:
         new.setdefault("spec", {})["replicas"] = replicas
         return registry.prepare_update(target.resource, new, current)
 
-    updated = await handlers.guaranteed_update(request, target, mutate, required)
+    updated = await storage.guaranteed_update(request, target, mutate, required)
     return handlers.respond(to_scale(updated))
 
 
@@ -127,7 +128,7 @@ async def binding(request: web.Request, target: Target) -> web.Response:
         current["status"]["conditions"] = conditions
         return current
 
-    await handlers.guaranteed_update(request, target, mutate)
+    await storage.guaranteed_update(request, target, mutate)
     return handlers.respond(st.success(code=201), 201)
 
 
@@ -135,14 +136,14 @@ async def eviction(request: web.Request, target: Target) -> web.Response:
     body = await handlers.read_body(request)
     options = (body or {}).get("deleteOptions") or {} if isinstance(body, dict) else {}
     store = request.app[STORE]
-    for _ in range(handlers.UPDATE_RETRIES):
-        current, revision = await handlers.read(request, target)
+    for _ in range(storage.UPDATE_RETRIES):
+        current, revision = await storage.read(request, target)
         marked = registry.plan_delete(target.resource, current, options)
         try:
             if marked is None:
-                await handlers.call(request, store.delete, target.key, revision)
+                await storage.call(request, store.delete, target.key, revision)
             elif marked != current:
-                await handlers.write(request, target, marked, revision)
+                await storage.write(request, target, marked, revision)
             return handlers.respond(st.success(code=201), 201)
         except Conflict:
             continue
@@ -157,7 +158,7 @@ async def finalize(request: web.Request, target: Target) -> web.Response:
         current.setdefault("spec", {})["finalizers"] = list(finalizers)
         return current
 
-    return handlers.respond(await handlers.guaranteed_update(request, target, mutate))
+    return handlers.respond(await storage.guaranteed_update(request, target, mutate))
 
 
 def orphan_sync(store: Any, uid: str) -> int:
@@ -183,7 +184,7 @@ def orphan_sync(store: Any, uid: str) -> int:
 async def orphan_dependents(request: web.Request, owner: dict[str, Any]) -> None:
     uid = registry.meta_of(owner).get("uid")
     if uid:
-        await handlers.call(request, orphan_sync, request.app[STORE], str(uid))
+        await storage.call(request, orphan_sync, request.app[STORE], str(uid))
 
 
 # -- log and exec: proxied to the kubelet -------------------------------------------------
@@ -201,7 +202,7 @@ def kubelet_url(node: dict[str, Any]) -> str | None:
 
 async def pod_endpoint(request: web.Request, target: Target) -> tuple[str, str]:
     """(kubelet base URL, container name) for a log or exec request."""
-    pod, _ = await handlers.read(request, target)
+    pod, _ = await storage.read(request, target)
     names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
     container = request.query.get("container") or (names[0] if len(names) == 1 else None)
     if not container:
@@ -215,7 +216,7 @@ async def kubelet_base(request: web.Request, target: Target, pod: dict[str, Any]
     node_name = (pod.get("spec") or {}).get("nodeName")
     if not node_name or NODES is None:
         raise st.bad_request(f"pod {target.name} does not have a host assigned")
-    kv = await handlers.call(request, request.app[STORE].get, NODES.storage_key(None,
+    kv = await storage.call(request, request.app[STORE].get, NODES.storage_key(None,
                                                                                node_name))
     resolve: Callable[[dict[str, Any]], str | None] = request.app[NODE_PROXY] or kubelet_url
     base = resolve(kv.value) if kv is not None else None
@@ -259,7 +260,7 @@ async def pod_portforward(request: web.Request, target: Target) -> web.StreamRes
     if request.headers.get("Upgrade", "").lower() != "websocket":
         raise st.bad_request("Upgrade request required (port-forward speaks WebSocket: "
                              "SPDY/3.1+portforward.k8s.io or v4.channel.k8s.io)")
-    pod, _ = await handlers.read(request, target)
+    pod, _ = await storage.read(request, target)
     if (pod.get("status") or {}).get("phase") != "Running":
         raise st.bad_request(f"unable to forward ports: pod {target.name} is not running "
                              f"(phase {(pod.get('status') or {}).get('phase') or 'unknown'})")

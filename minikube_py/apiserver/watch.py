@@ -32,10 +32,11 @@ from typing import Any
 
 from aiohttp import web
 
-from minikube_py.apiserver import handlers, registry
+from minikube_py.apiserver import handlers, registry, storage
 from minikube_py.apiserver import status as st
-from minikube_py.apiserver.handlers import STORE, WATCHES
+from minikube_py.apiserver.handlers import WATCHES
 from minikube_py.apiserver.registry import Target
+from minikube_py.apiserver.storage import STORE
 from minikube_py.store.backend import Compacted, WatchEvent
 
 CLIENT_CHECK_SECONDS = 1.0
@@ -48,7 +49,7 @@ def is_watch(request: web.Request) -> bool:
 def transition(event: WatchEvent, matches: Any) -> tuple[str, dict[str, Any]] | None:
     """The event a selective watcher sees for a store event (or None)."""
     value = event.value if event.value else (event.prev or {})
-    obj = handlers.as_object(value, event.revision)
+    obj = storage.as_object(value, event.revision)
     if event.type == "DELETED":
         return ("DELETED", obj) if matches(obj) else None
     now = matches(obj)
@@ -116,8 +117,8 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     version = request.query.get("resourceVersion", "")
     initial: list[dict[str, Any]] = []
     if version in ("", "0"):
-        kvs, start = await handlers.call(request, store.list, target.prefix)
-        initial = [o for o in (handlers.as_object(kv.value, kv.mod_revision) for kv in kvs)
+        kvs, start = await storage.call(request, store.list, target.prefix)
+        initial = [o for o in (storage.as_object(kv.value, kv.mod_revision) for kv in kvs)
                    if matches(o)]
     else:
         try:
@@ -128,7 +129,7 @@ async def watch(request: web.Request, target: Target) -> web.StreamResponse:
     response.enable_chunked_encoding()
     await response.prepare(request)
     try:
-        store_watch = await handlers.call(request, store.watch, target.prefix, start)
+        store_watch = await storage.call(request, store.watch, target.prefix, start)
     except Compacted as e:
         gone = st.gone(f"too old resource version: {start} ({e})").to_status()
         await response.write((json.dumps({"type": "ERROR", "object": gone}) + "\n").encode())
