@@ -10,7 +10,9 @@ The study note's components, started in the order a real cluster needs them:
 3. the **controller manager** (Deployment, ReplicaSet, garbage collector, namespace);
 4. the **scheduler**;
 5. the **kubelet**: it prepares the node (bridge, cgroups), serves logs and exec on the
-   node's address, registers its Node and runs the pods bound to it;
+   node's address, registers its Node and runs the pods bound to it; then the API server
+   listens on the bridge address too, behind the ``default/kubernetes`` Service (10.96.0.1),
+   so pods can reach it;
 6. **kube-proxy**: Services and Endpoints become nftables rules (``docs/services.md``);
 7. **cluster DNS** (:mod:`minikube_py.dns`) on the bridge's address, reached by pods as the
    Service ``kube-system/kube-dns``, 10.96.0.10.
@@ -28,6 +30,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -46,6 +49,9 @@ from minikube_py.kubelet import apisource
 from minikube_py.kubelet.apisource import ApiSource
 from minikube_py.kubelet.kubelet import Kubelet
 from minikube_py.kubelet.server import KubeletServer
+
+if TYPE_CHECKING:
+    from minikube_py.apiserver.server import APIServer
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +155,7 @@ class Cluster:
                                                 daemon=True)
         self._kubelet_thread.start()
         self._stops.append(("kubelet", kubelet))
+        self._serve_pods(api)
         # Step 6: kube-proxy (stopping it leaves its table; `down` deletes it).
         from minikube_py.proxy import Proxier, ProxyConfig
         proxier = Proxier(make_internal_client(cfg, "kube-proxy"),
@@ -159,6 +166,23 @@ class Cluster:
         self._start_dns()
         log.info("Cluster is up api=%s node=%s kubeconfig=%s", cfg.api_url,
                  cfg.node.node_name, cfg.kubeconfig_path)
+
+    def _serve_pods(self, api: APIServer) -> None:
+        """The API server on the bridge address too (the bridge exists now), and the
+        ``default/kubernetes`` Service's Endpoints pointing there: pods reach it as
+        https://kubernetes.default.svc (10.96.0.1:443, DNATed by kube-proxy)."""
+        from minikube_py.dns.kubedns import ensure_endpoints
+
+        cfg = self.config
+        address = cfg.node.network.gateway
+        api.listen(address)
+        ensure_endpoints(make_internal_client(cfg, "apiserver"), {
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": address}],
+                         "ports": [{"name": "https", "port": api.port,
+                                    "protocol": "TCP"}]}]})
 
     def _start_dns(self) -> None:
         """The DNS server on the bridge's own address, then the Service 10.96.0.10 and its

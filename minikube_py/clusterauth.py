@@ -68,7 +68,7 @@ def ensure_cluster_pki(config: ClusterConfig) -> TLSConfig:
     """CA, serving certificate, admin certificate, viewer token; the server's TLS files."""
     directory = pki.pki_dir(config.node.state_dir)
     server = pki.ensure_server_cert(directory, config.node.node_name,
-                                    extra_ips=[config.api_host])
+                                    extra_ips=[config.api_host, config.node.network.gateway])
     pki.ensure_client_cert(directory, ADMIN_FILE, pki.ADMIN_USER, [pki.MASTERS])
     pki.ensure_token(directory, pki.VIEWER_USER)
     return TLSConfig(server.cert, server.key, pki.ca_paths(directory).cert)

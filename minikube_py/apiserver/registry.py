@@ -281,9 +281,9 @@ def allocate_service(allocator: ServiceAllocator, key: str, obj: dict[str, Any],
 def kubernetes_service() -> dict[str, Any]:
     """The ``default/kubernetes`` Service every cluster has: the API server at 10.96.0.1:443.
 
-    Upstream's apiserver also keeps its Endpoints pointing at its advertise address. Ours
-    has none (the API server listens on 127.0.0.1, unreachable from pods): pods get the
-    ``KUBERNETES_SERVICE_HOST``/``_PORT`` variables, but nothing answers there yet.
+    Upstream's apiserver also keeps its Endpoints pointing at its advertise address; ``up``
+    writes them once the API server also listens on the node's bridge address
+    (``minikube_py.cluster``), so pods reach it at ``https://kubernetes.default.svc``.
     """
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "kubernetes", "namespace": "default",

@@ -303,6 +303,8 @@ class APIServer:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._runner: web.AppRunner | None = None
+        self._ssl: ssl.SSLContext | None = None
 
     @property
     def url(self) -> str:
@@ -328,8 +330,9 @@ class APIServer:
             app = make_app(store, version=self.version, node_proxy=self.node_proxy,
                            authenticator=self.authenticator, authorizer=self.authorizer,
                            kubelet_token=self.kubelet_token)
-            context = auth.server_ssl_context(self.tls) if self.tls else None
-            runner = loop.run_until_complete(serve(app, self.host, self.port, context))
+            context = self._ssl = auth.server_ssl_context(self.tls) if self.tls else None
+            runner = self._runner = loop.run_until_complete(serve(app, self.host, self.port,
+                                                                  context))
             self.port = runner.addresses[0][1]
         except BaseException as e:
             self._error = e
@@ -345,6 +348,19 @@ class APIServer:
             loop.run_until_complete(runner.cleanup())
             store.close()
             loop.close()
+
+    def listen(self, host: str) -> None:
+        """Also serve on ``host`` (same port, same TLS): the node's bridge address, where the
+        ``kubernetes`` Service's Endpoints send pods (``ss -tlnp | grep <port>`` shows both)."""
+        loop, runner = self._loop, self._runner
+        if loop is None or runner is None:
+            raise APIServerError("failed to listen: the API server is not running")
+        site = web.TCPSite(runner, host, self.port, reuse_address=True, ssl_context=self._ssl)
+        try:
+            asyncio.run_coroutine_threadsafe(site.start(), loop).result(10)
+        except OSError as e:
+            raise APIServerError(f"failed to listen on {host}:{self.port}: {e}") from e
+        log.info("Started API server host=%s port=%s tls=%s", host, self.port, bool(self._ssl))
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread

@@ -74,7 +74,7 @@ def ensure_kube_dns(client: Client, address: str, port: int = 53,
     """Create or correct the Service and its Endpoints (idempotent: safe on every ``up``).
 
     A Service holding another ClusterIP is recreated (the field is immutable)."""
-    services, endpoints = must("services"), must("endpoints")
+    services = must("services")
     wanted = dns_service(cluster_ip, port)
     current = client.find(services, NAME, NAMESPACE)
     if current is not None and current.get("spec", {}).get("clusterIP") != cluster_ip:
@@ -88,16 +88,24 @@ def ensure_kube_dns(client: Client, address: str, port: int = 53,
         current["spec"].pop("selector", None)
         client.update(services, current, NAMESPACE)
         log.info("Updated Service service=%s/%s targetPort=%d", NAMESPACE, NAME, port)
-    want_ep = dns_endpoints(address, port)
-    ep = client.find(endpoints, NAME, NAMESPACE)
+    ensure_endpoints(client, dns_endpoints(address, port))
+
+
+def ensure_endpoints(client: Client, wanted: Obj) -> None:
+    """Create hand-written Endpoints, or correct their subsets (for a Service without a
+    selector, which the endpoints controller leaves alone)."""
+    endpoints = must("endpoints")
+    name, namespace = wanted["metadata"]["name"], wanted["metadata"]["namespace"]
+    ep = client.find(endpoints, name, namespace)
     if ep is None:
         try:
-            client.create(endpoints, want_ep, NAMESPACE)
+            client.create(endpoints, wanted, namespace)
         except ApiError as e:
             if e.reason != "AlreadyExists":
                 raise
-            ep = client.get(endpoints, NAME, NAMESPACE)
-    if ep is not None and ep.get("subsets") != want_ep["subsets"]:
-        ep["subsets"] = want_ep["subsets"]
-        client.update(endpoints, ep, NAMESPACE)
-    log.info("Ensured Endpoints endpoints=%s/%s addr=%s:%d", NAMESPACE, NAME, address, port)
+            ep = client.get(endpoints, name, namespace)
+    if ep is not None and ep.get("subsets") != wanted["subsets"]:
+        ep["subsets"] = wanted["subsets"]
+        client.update(endpoints, ep, namespace)
+    log.info("Ensured Endpoints endpoints=%s/%s subsets=%s", namespace, name,
+             wanted["subsets"])

@@ -11,8 +11,11 @@ range can leave the node.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -107,3 +110,48 @@ def test_cluster_ip_balances_hairpins_and_refuses_when_scaled_to_zero(cluster: T
     # Deleting the Service removes its rules.
     cluster.mk("delete", "service", "web")
     wait_rules(cluster, "the Service's rules gone", lambda t: "default/web" not in t)
+
+
+IN_POD = """
+import json, ssl, sys, urllib.error, urllib.request
+ca, cert, key = sys.argv[1:4]
+anonymous = ssl.create_default_context(cafile=ca)  # verifies the name: 10.96.0.1 is in it
+print(json.loads(urllib.request.urlopen("https://10.96.0.1/version", context=anonymous,
+                                        timeout=10).read())["gitVersion"])
+try:
+    urllib.request.urlopen("https://10.96.0.1/api/v1/namespaces/default/pods",
+                           context=anonymous, timeout=10)
+except urllib.error.HTTPError as e:
+    print(e.code)
+admin = ssl.create_default_context(cafile=ca)
+admin.load_cert_chain(cert, key)
+pods = json.loads(urllib.request.urlopen("https://10.96.0.1/api/v1/namespaces/default/pods",
+                                         context=admin, timeout=10).read())
+print(" ".join(p["metadata"]["name"] for p in pods["items"]))
+"""
+
+
+def test_pods_reach_the_api_server_through_the_kubernetes_service(cluster: TestCluster):
+    """``default/kubernetes`` (10.96.0.1:443) has Endpoints on the node's bridge address,
+    where the API server also listens; from a pod's network namespace the ClusterIP leads to
+    it, and its certificate is valid for that address."""
+    endpoints = cluster.get("endpoints", "kubernetes")
+    assert endpoints["subsets"] == [{"addresses": [{"ip": cluster.gateway}], "ports": [
+        {"name": "https", "port": cluster.api_port, "protocol": "TCP"}]}]
+    wait_rules(cluster, "rules for 10.96.0.1", lambda r: "10.96.0.1 . tcp . 443" in r
+               and f"dnat to {cluster.gateway}:{cluster.api_port}" in r)
+    cluster.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client"},
+                   "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                       {"name": "c", "image": "busybox", "command": ["sleep", "1000"]}]}})
+    pod = cluster.wait("the client pod", lambda: (
+        p := cluster.get("pod", "client"))["status"].get("phase") == "Running" and p)
+    with open(os.path.join(cluster.state, "pods", pod["metadata"]["uid"], "sandbox",
+                           "sandbox.json")) as f:
+        netns = json.load(f)["netns_path"]
+    pki = os.path.join(cluster.state, "pki")
+    done = subprocess.run(
+        ["nsenter", f"--net={netns}", sys.executable, "-c", IN_POD, os.path.join(pki, "ca.crt"),
+         os.path.join(pki, "admin.crt"), os.path.join(pki, "admin.key")],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["v1.32.0", "401", "client"]
