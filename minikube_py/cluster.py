@@ -40,6 +40,7 @@ from minikube_py.clusterauth import (  # noqa: F401 (kubeconfig: re-exported)
     ensure_kubelet_token,
     kubeconfig,
     make_internal_client,
+    token_signer,
     user_kubeconfig,
 )
 from minikube_py.config import NodeConfig
@@ -123,7 +124,8 @@ class Cluster:
         api = APIServer(cfg.store_path, host=cfg.api_host, port=cfg.api_port, tls=tls,
                         authenticator=authenticator(cfg) if tls else None,
                         authorizer=RBACAuthorizer() if tls else None,
-                        kubelet_token=kubelet_token)
+                        kubelet_token=kubelet_token,
+                        token_signer=token_signer(cfg) if tls else None)
         api.start()
         self._stops.append(("API server", api))
         log.info("Started API server url=%s store=%s", cfg.api_url, cfg.store_path)

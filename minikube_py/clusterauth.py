@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from minikube_py import pki
 from minikube_py.apiserver.auth import Authenticator, TLSConfig
+from minikube_py.apiserver.tokens import TokenSigner
 from minikube_py.client import Client
 
 if TYPE_CHECKING:
@@ -75,8 +76,15 @@ def ensure_cluster_pki(config: ClusterConfig) -> TLSConfig:
 
 
 def authenticator(config: ClusterConfig) -> Authenticator:
-    """Client certificates of the cluster CA, and the tokens in ``pki/tokens.csv``."""
-    return Authenticator(pki.tokens_path(pki.pki_dir(config.node.state_dir)))
+    """Client certificates of the cluster CA, service account tokens, and the tokens in
+    ``pki/tokens.csv``."""
+    return Authenticator(pki.tokens_path(pki.pki_dir(config.node.state_dir)),
+                         token_signer(config))
+
+
+def token_signer(config: ClusterConfig) -> TokenSigner:
+    """The service account key, ``pki/sa.key`` (made at the first ``up``)."""
+    return TokenSigner.ensure(pki.pki_dir(config.node.state_dir))
 
 
 def make_internal_client(config: ClusterConfig, user_agent: str, timeout: float = 30.0

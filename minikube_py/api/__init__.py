@@ -87,6 +87,18 @@ def validate_config_map(obj: Any) -> list[FieldError]:
     return errs
 
 
+def validate_service_account(obj: Any) -> list[FieldError]:
+    errs: list[FieldError] = []
+    obj = f.expect_dict(obj, FieldPath(""), errs)
+    errs += validate_type_meta(obj, "v1", "ServiceAccount")
+    errs += validate_object_meta(obj.get("metadata"), FieldPath("metadata"))
+    automount = obj.get("automountServiceAccountToken")
+    if automount is not None and not isinstance(automount, bool):
+        errs.append(f.invalid(FieldPath("automountServiceAccountToken"), automount,
+                              "must be a boolean"))
+    return errs
+
+
 def _namespaced_default(obj: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(obj)
     meta = out.setdefault("metadata", {})
@@ -99,11 +111,13 @@ VALIDATORS: dict[str, Callable[[Any], list[FieldError]]] = {
     "Pod": validate_pod, "Deployment": validate_deployment, "ReplicaSet": validate_replica_set,
     "Service": validate_service, "Endpoints": validate_endpoints,
     "Namespace": validate_namespace, "ConfigMap": validate_config_map,
+    "ServiceAccount": validate_service_account,
 }
 DEFAULTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "Pod": default_pod, "Deployment": default_deployment, "ReplicaSet": default_replica_set,
     "Service": default_service, "Endpoints": default_endpoints,
     "Namespace": copy.deepcopy, "ConfigMap": _namespaced_default,
+    "ServiceAccount": _namespaced_default,
 }
 
 

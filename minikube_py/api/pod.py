@@ -287,6 +287,10 @@ def default_pod(obj: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(spec, dict):
         return pod
     default_pod_spec(spec)
+    # Upstream's ServiceAccount admission: a pod runs as an account; ``serviceAccount`` is
+    # the deprecated spelling, kept equal.
+    account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    spec["serviceAccountName"] = spec["serviceAccount"] = account
     for key in ("initContainers", "containers"):
         for ctr in spec.get(key) or []:
             resources = ctr.get("resources") if isinstance(ctr, dict) else None

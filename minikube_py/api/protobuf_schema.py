@@ -26,6 +26,7 @@ META = "k8s.io.apimachinery.pkg.apis.meta.v1"
 CORE = "k8s.io.api.core.v1"
 APPS = "k8s.io.api.apps.v1"
 RBAC = "k8s.io.api.rbac.v1"
+AUTHN = "k8s.io.api.authentication.v1"
 RESOURCE = "k8s.io.apimachinery.pkg.api.resource"
 INTSTR = "k8s.io.apimachinery.pkg.util.intstr"
 
@@ -43,6 +44,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "ClusterRoleBinding",
+    ("v1", "ServiceAccount"): "ServiceAccount",
+    ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",  # kubectl create token
 }
 
 TABLES: dict[str, str] = {}
@@ -382,6 +385,11 @@ message NamespaceSpec
     1  finalizers                     []string
 message NamespaceStatus
     1  phase                          string
+message ServiceAccount
+    1  metadata                       ObjectMeta
+    2  secrets                        []ObjectReference
+    3  imagePullSecrets               []LocalObjectReference
+    4  automountServiceAccountToken   *bool
 message ConfigMap
     1  metadata                       ObjectMeta
     2  data                           map[string]string
@@ -514,4 +522,23 @@ message RoleRef
     3  name                           string                  no-omitempty
 message AggregationRule
     1  clusterRoleSelectors           []LabelSelector
+"""
+
+TABLES[AUTHN] = """
+message TokenRequest
+    1  metadata                       ObjectMeta
+    2  spec                           TokenRequestSpec        no-omitempty
+    3  status                         TokenRequestStatus
+message TokenRequestSpec
+    1  audiences                      []string                no-omitempty
+    3  boundObjectRef                 *BoundObjectReference   no-omitempty
+    4  expirationSeconds              *int64                  no-omitempty
+message BoundObjectReference
+    1  kind                           string
+    2  apiVersion                     string
+    3  name                           string
+    4  uid                            string
+message TokenRequestStatus
+    1  token                          string                  no-omitempty
+    2  expirationTimestamp            Time                    no-omitempty
 """

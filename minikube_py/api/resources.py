@@ -79,6 +79,8 @@ RESOURCES: tuple[Resource, ...] = (
              subresources=("status", "finalize")),
     Resource("", "v1", "Event", "events", short_names=("ev",)),
     Resource("", "v1", "ConfigMap", "configmaps", short_names=("cm",)),
+    Resource("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",),
+             subresources=("token",)),
     Resource("apps", "v1", "Deployment", "deployments", short_names=("deploy",),
              categories=("all",), subresources=("status", "scale")),
     Resource("apps", "v1", "ReplicaSet", "replicasets", short_names=("rs",),

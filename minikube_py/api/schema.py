@@ -39,6 +39,8 @@ _TABLE = {
     "Endpoints": "metadata:ObjectMeta subsets:[EndpointSubset]",
     "Namespace": "metadata:ObjectMeta spec:NamespaceSpec status:NamespaceStatus",
     "ConfigMap": "metadata:ObjectMeta immutable data binaryData",
+    "ServiceAccount": "metadata:ObjectMeta secrets:* imagePullSecrets:* "
+                      "automountServiceAccountToken",
     "Secret": "metadata:ObjectMeta immutable data stringData type",
     "Node": "metadata:ObjectMeta spec:NodeSpec status:*",
     "Event": "metadata:ObjectMeta involvedObject:ObjectReference reason message source:* "

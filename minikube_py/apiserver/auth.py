@@ -7,7 +7,9 @@ Every request to a real API server passes three gates before any handler runs:
    certificate without requiring one (``CERT_OPTIONAL``), so token users get in too.
 2. **Authentication** — turning credentials into a user: a client certificate verified
    against the CA gives ``user = CN`` and ``groups = O``; ``Authorization: Bearer <token>``
-   is looked up in ``tokens.csv`` (kube-apiserver's ``--token-auth-file``). Everyone
+   is a service account token (a JWT the cluster signed, :mod:`.tokens`: the account and the
+   pod it is bound to must still exist) or is looked up in ``tokens.csv`` (kube-apiserver's
+   ``--token-auth-file``). Everyone
    authenticated is also in the group ``system:authenticated``. Nothing valid → **401**
    ``Unauthorized`` (kubectl: "You must be logged in to the server"), except on
    ``/healthz``, ``/livez``, ``/readyz`` and ``/version``, which serve ``system:anonymous``
@@ -36,6 +38,7 @@ from typing import Any
 from aiohttp import web
 
 from minikube_py import pki
+from minikube_py.api.resources import must
 from minikube_py.apiserver import status as st
 from minikube_py.apiserver.rbac import (
     AUTHENTICATED,
@@ -47,6 +50,8 @@ from minikube_py.apiserver.rbac import (
     forbidden,
 )
 from minikube_py.apiserver.storage import STORE, call
+from minikube_py.apiserver.tokens import SA_GROUP, TokenError, TokenSigner, looks_like_jwt
+from minikube_py.store.backend import Backend
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,7 @@ USER: web.RequestKey[UserInfo] = web.RequestKey("user", UserInfo)  # who sent it
 STREAM_SUBRESOURCES = frozenset(("exec", "attach", "portforward"))
 NAMESPACE_SUBRESOURCES = frozenset(("status", "finalize"))
 METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+SERVICE_ACCOUNTS, PODS = must("serviceaccounts"), must("pods")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -109,10 +115,13 @@ def bearer_token(header: str | None) -> str | None:
 
 
 class Authenticator:
-    """Client certificates first, then bearer tokens (re-read when the file changes)."""
+    """Client certificates first, then bearer tokens: service account tokens (JWTs signed by
+    ``signer``) and the tokens file (re-read when it changes)."""
 
-    def __init__(self, tokens_file: str | None = None) -> None:
+    def __init__(self, tokens_file: str | None = None, signer: TokenSigner | None = None
+                 ) -> None:
         self.tokens_file = tokens_file
+        self.signer = signer
         self._tokens: dict[str, pki.TokenUser] = {}
         self._mtime: float | None = None
 
@@ -126,6 +135,31 @@ class Authenticator:
         if mtime != self._mtime:
             self._tokens, self._mtime = pki.read_tokens(self.tokens_file), mtime
         return self._tokens
+
+    def service_account(self, token: str, store: Backend) -> UserInfo:
+        """The ServiceAccount a JWT stands for, if this cluster signed it, it has not expired,
+        and the account (and the pod it is bound to) still exist with the same uid. Reads
+        the store: run it on the thread pool."""
+        if self.signer is None:
+            raise unauthorized()
+        try:
+            claims = self.signer.verify(token)
+        except TokenError as e:
+            log.info("Refused service account token reason=%s", e)
+            raise unauthorized() from None
+        account = store.get(SERVICE_ACCOUNTS.storage_key(claims.namespace, claims.name))
+        if account is None or (account.value.get("metadata") or {}).get("uid") != claims.uid:
+            log.info("Refused service account token user=%s reason=account gone", claims.user)
+            raise unauthorized()
+        if claims.pod is not None:
+            pod = store.get(PODS.storage_key(claims.namespace, claims.pod.get("name")))
+            if pod is None or (pod.value.get("metadata") or {}).get("uid") != \
+                    claims.pod.get("uid"):
+                log.info("Refused service account token user=%s reason=pod %s gone",
+                         claims.user, claims.pod.get("name"))
+                raise unauthorized()
+        return UserInfo(claims.user, claims.uid, (SA_GROUP, f"{SA_GROUP}:{claims.namespace}",
+                                                  AUTHENTICATED))
 
     def authenticate(self, peercert: Mapping[str, Any] | None, authorization: str | None
                      ) -> UserInfo | None:
@@ -189,7 +223,12 @@ def auth_middleware(authenticator: Authenticator, authorizer: RBACAuthorizer | N
         transport = request.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
         try:
-            user = authenticator.authenticate(peercert, request.headers.get("Authorization"))
+            token = bearer_token(request.headers.get("Authorization"))
+            if not peercert and token and looks_like_jwt(token) and authenticator.signer:
+                user: UserInfo | None = await call(request, authenticator.service_account,
+                                                   token, request.app[STORE])
+            else:
+                user = authenticator.authenticate(peercert, request.headers.get("Authorization"))
             if user is None:
                 if request.path not in ANONYMOUS_PATHS:
                     raise unauthorized()

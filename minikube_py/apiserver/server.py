@@ -34,6 +34,7 @@ from minikube_py.apiserver import (
     rbac,
     registry,
     subresources,
+    tokenrequest,
     watch,
 )
 from minikube_py.apiserver import status as st
@@ -48,6 +49,8 @@ from minikube_py.apiserver.handlers import (
 )
 from minikube_py.apiserver.registry import Target
 from minikube_py.apiserver.storage import EXECUTOR, SERVICES, STORE
+from minikube_py.apiserver.tokenrequest import SIGNER
+from minikube_py.apiserver.tokens import TokenSigner
 from minikube_py.errors import MinikubeError
 from minikube_py.store.backend import Backend, KeyExists
 
@@ -57,10 +60,11 @@ SUBRESOURCE_HANDLERS = {
     "binding": subresources.binding, "eviction": subresources.eviction,
     "finalize": subresources.finalize, "log": subresources.pod_log,
     "exec": subresources.pod_exec, "portforward": subresources.pod_portforward,
+    "token": tokenrequest.token,
 }
 SUBRESOURCE_METHODS = {"binding": ("POST",), "eviction": ("POST",), "finalize": ("PUT",),
                        "log": ("GET",), "exec": ("GET", "POST"),
-                       "portforward": ("GET", "POST")}
+                       "portforward": ("GET", "POST"), "token": ("POST",)}
 
 
 class APIServerError(MinikubeError):
@@ -70,14 +74,16 @@ class APIServerError(MinikubeError):
 def make_app(store: Backend, *, version: str = "v1.32.0", node_proxy: Any = None,
              authenticator: auth.Authenticator | None = None,
              authorizer: rbac.RBACAuthorizer | None = None,
-             kubelet_token: str | None = None) -> web.Application:
+             kubelet_token: str | None = None,
+             token_signer: TokenSigner | None = None) -> web.Application:
     """The application: discovery, health, then every resource path of the table.
 
     ``node_proxy(node) -> "http://ip:port"`` overrides how a node's kubelet is found for
     ``pods/log`` and ``pods/exec`` (default: the Node's InternalIP and kubelet port).
     With an ``authenticator`` every request first passes :mod:`.auth` (401/403).
     ``kubelet_token`` is sent as a bearer token on every call to a kubelet (logs, exec,
-    stats), which refuses calls without it.
+    stats), which refuses calls without it. ``token_signer`` issues service account tokens
+    (``serviceaccounts/x/token``); the authenticator verifies them with the same key.
     """
     middlewares = [auth.auth_middleware(authenticator, authorizer)] if authenticator else []
     app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=middlewares)
@@ -85,6 +91,7 @@ def make_app(store: Backend, *, version: str = "v1.32.0", node_proxy: Any = None
     app[VERSION] = version
     app[NODE_PROXY] = node_proxy
     app[KUBELET_TOKEN] = kubelet_token
+    app[SIGNER] = token_signer
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="apiserver-store")
     app[WATCHES] = set()
     app[SERVICES] = ServiceAllocator()
@@ -289,8 +296,10 @@ class APIServer:
                  tls: auth.TLSConfig | None = None,
                  authenticator: auth.Authenticator | None = None,
                  authorizer: rbac.RBACAuthorizer | None = None,
-                 kubelet_token: str | None = None) -> None:
+                 kubelet_token: str | None = None,
+                 token_signer: TokenSigner | None = None) -> None:
         self.store_path = store_path
+        self.token_signer = token_signer
         self.kubelet_token = kubelet_token
         self.tls = tls
         self.authenticator = authenticator
@@ -329,7 +338,7 @@ class APIServer:
             store = open_store(self.store_path)
             app = make_app(store, version=self.version, node_proxy=self.node_proxy,
                            authenticator=self.authenticator, authorizer=self.authorizer,
-                           kubelet_token=self.kubelet_token)
+                           kubelet_token=self.kubelet_token, token_signer=self.token_signer)
             context = self._ssl = auth.server_ssl_context(self.tls) if self.tls else None
             runner = self._runner = loop.run_until_complete(serve(app, self.host, self.port,
                                                                   context))

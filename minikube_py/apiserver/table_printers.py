@@ -179,6 +179,11 @@ def _namespace(obj: Obj, now: float) -> list[Any]:
             age(_meta(obj).get("creationTimestamp"), now)]
 
 
+def _serviceaccount(obj: Obj, now: float) -> list[Any]:
+    return [_meta(obj).get("name", ""), len(obj.get("secrets") or []),
+            age(_meta(obj).get("creationTimestamp"), now)]
+
+
 def _configmap(obj: Obj, now: float) -> list[Any]:
     return [_meta(obj).get("name", ""),
             len(obj.get("data") or {}) + len(obj.get("binaryData") or {}),
@@ -295,5 +300,5 @@ def _pod(obj: Obj, now: float) -> list[Any]:
 _PRINTERS: dict[str, Callable[[Obj, float], list[Any]]] = {
     "Pod": _pod, "Deployment": _deployment, "ReplicaSet": _replicaset, "Service": _service,
     "Endpoints": _endpoints, "Node": _node, "Event": _event, "Namespace": _namespace,
-    "ConfigMap": _configmap,
+    "ConfigMap": _configmap, "ServiceAccount": _serviceaccount,
 }

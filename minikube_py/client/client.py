@@ -69,6 +69,7 @@ class Client:
         self.port = url.port or (443 if self.scheme == "https" else 80)
         self.server = server.rstrip("/")
         self.token = token
+        self.ca_file = ca_file
         self.timeout = timeout
         self.user_agent = user_agent
         self._ssl: ssl.SSLContext | None = None

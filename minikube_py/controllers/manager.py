@@ -1,7 +1,7 @@
 """kube-controller-manager, small: run every controller of the cluster in one process.
 
 Upstream's controller manager is one binary holding dozens of control loops; ours holds
-four, each an independent :class:`~minikube_py.controllers.base.Controller` with its own
+a few, each an independent :class:`~minikube_py.controllers.base.Controller` with its own
 informers and work queue, all talking to the API server through the same :class:`Client`:
 
 - ``deployment``  -> ReplicaSets per pod-template version, rollouts, rollbacks
@@ -9,6 +9,7 @@ informers and work queue, all talking to the API server through the same :class:
 - ``garbage-collector`` -> cascading deletion through ``ownerReferences``
 - ``namespace``   -> emptying namespaces being deleted
 - ``endpoints``   -> Endpoints and EndpointSlices: the ready pods behind each Service
+- ``serviceaccount`` -> a ServiceAccount ``default`` in every namespace
 - ``nodelifecycle`` -> silent nodes marked Unknown and tainted, their pods evicted (only
   when given a grace period: control-plane tests with static fake nodes run without it)
 
@@ -27,6 +28,7 @@ from minikube_py.controllers.gc import GarbageCollector
 from minikube_py.controllers.namespace import NamespaceController
 from minikube_py.controllers.nodelifecycle import NodeLifecycleController
 from minikube_py.controllers.replicaset import ReplicaSetController
+from minikube_py.controllers.serviceaccount import ServiceAccountsController
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class ControllerManager:
             "garbage-collector": GarbageCollector(client),
             "namespace": NamespaceController(client),
             "endpoints": EndpointsController(client, workers),
+            "serviceaccount": ServiceAccountsController(client),
         }
         if node_monitor_grace_period is not None:
             self.controllers["nodelifecycle"] = NodeLifecycleController(

@@ -21,6 +21,7 @@ See it: ``minikube-py get nodes -o yaml``, ``minikube-py get events``.
 
 from __future__ import annotations
 
+import calendar
 import logging
 import os
 import platform
@@ -33,6 +34,7 @@ from typing import Any
 from minikube_py.api.resources import must
 from minikube_py.client import ApiError, Client, Informer
 from minikube_py.config import NodeConfig
+from minikube_py.kubelet.serviceaccount import token_request
 from minikube_py.kubelet.sources import Pod, append_event
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ PODS = must("pods")
 NODES = must("nodes")
 EVENTS = must("events")
 SERVICES = must("services")
+SERVICE_ACCOUNTS = must("serviceaccounts")
 
 
 def now_rfc3339() -> str:
@@ -133,6 +136,27 @@ class ApiSource:
         self._reported: dict[str, dict[str, Any]] = {}
         self._stopping = threading.Event()
         self._heartbeat: threading.Thread | None = None
+
+    # -- service account tokens ---------------------------------------------------------------
+    @property
+    def ca_file(self) -> str | None:
+        """The cluster CA, for the pods' ``ca.crt`` (None when the API is plain HTTP)."""
+        return self.client.ca_file
+
+    def token_requester(self) -> Callable[[Pod], tuple[str, float]] | None:
+        """:meth:`request_token`, when the API server authenticates (TLS); else None."""
+        return self.request_token if self.client.scheme == "https" else None
+
+    def request_token(self, pod: Pod) -> tuple[str, float]:
+        """A token of the pod's ServiceAccount, bound to the pod (a TokenRequest)."""
+        meta = pod["metadata"]
+        answer = self.client.create_subresource(
+            SERVICE_ACCOUNTS, pod["spec"].get("serviceAccountName") or "default", "token",
+            token_request(pod), meta.get("namespace", "default"))
+        status = answer.get("status") or {}
+        expires = calendar.timegm(time.strptime(status["expirationTimestamp"],
+                                                "%Y-%m-%dT%H:%M:%SZ"))
+        return str(status["token"]), float(expires)
 
     # -- node ---------------------------------------------------------------------------------
     def register_node(self) -> None:

@@ -34,6 +34,7 @@ from minikube_py.kubelet.plan import container_hash
 from minikube_py.kubelet.podsandbox import SandboxInfo, pod_files
 from minikube_py.kubelet.probes import run_handler
 from minikube_py.kubelet.security import ContainerConfigError, runtime_settings
+from minikube_py.kubelet.serviceaccount import token_files
 from runtime import container as rt
 from runtime.cgroups import CgroupDriver, Resources
 from runtime.exec import exec_in_container
@@ -175,7 +176,7 @@ def start_container(
                 cwd=container.get("workingDir") or image.config.working_dir or "/",
                 namespaces={"net": sandbox.netns_path, "ipc": sandbox.ipc, "uts": sandbox.uts},
                 log_path=log_path,
-                files=pod_files(config, uid),
+                files={**pod_files(config, uid), **token_files(config, uid)},
                 stop_signal=image.config.stop_signal,
                 **security,
             )

@@ -84,6 +84,9 @@ class Kubelet:
         self.prober = ProbeManager(self.request_sync, self.ctx.events)
         self.ctx.probe_results = self.prober.results
         self.ctx.services = getattr(self.source, "services", None)  # ApiSource: an informer
+        requester = getattr(self.source, "token_requester", None)  # ApiSource only
+        self.ctx.tokens = requester() if requester is not None else None
+        self.ctx.ca_file = getattr(self.source, "ca_file", None)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="podworker")
         self._lock = threading.Lock()
         self._busy: set[str] = set()

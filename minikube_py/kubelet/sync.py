@@ -51,11 +51,15 @@ from minikube_py.kubelet.podsandbox import (
     find_pod_sandbox,
 )
 from minikube_py.kubelet.security import ContainerConfigError
+from minikube_py.kubelet.serviceaccount import TokenRequester, ensure_token_files, wants_token
 from minikube_py.kubelet.status import pod_status
 from runtime.cgroups import CgroupDriver
 from runtime.images import ImageStore
 
 log = logging.getLogger(__name__)
+
+#: Seconds before trying again when the token for a pod could not be had.
+TOKEN_RETRY = 1.0
 
 Pod = dict[str, Any]
 #: (pod, type, reason, message) -> records an Event about the pod
@@ -76,6 +80,10 @@ class NodeContext:
     #: services(namespace) -> that namespace's Services, for containers' environment
     #: variables (:mod:`.envvars`); None on a standalone node: no Services, no variables
     services: ServiceLister | None = None
+    #: pod -> a service account token for it (:mod:`.serviceaccount`); None on a
+    #: standalone node: no API server, no tokens
+    tokens: TokenRequester | None = None
+    ca_file: str | None = None
 
 
 @dataclass
@@ -185,6 +193,24 @@ def _probe_results(ctx: NodeContext, uid: str, observed: ObservedPod) -> dict[st
     return results
 
 
+def _ensure_token(ctx: NodeContext, pod: Pod, actions: PodActions, observed: ObservedPod
+                  ) -> bool:
+    """Write or renew the pod's token files; on failure start nothing this time (upstream:
+    the pod waits in ContainerCreating until its kube-api-access volume can be set up)."""
+    if ctx.tokens is None or not wants_token(pod) or actions.kill_pod and not \
+            actions.create_sandbox:
+        return True
+    try:
+        ensure_token_files(ctx.config, pod, ctx.tokens, ctx.ca_file)
+        return True
+    except Exception as e:  # noqa: BLE001 - an API error: tell, and try again soon
+        ctx.events(pod, "Warning", "FailedMount",
+                   f'MountVolume.SetUp failed for volume "kube-api-access": {e}')
+        actions.init_container_to_start = None
+        actions.containers_to_start = []
+        return False
+
+
 def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
     """Bring one pod to its spec. See the module docstring for the steps."""
     meta = pod["metadata"]
@@ -227,6 +253,9 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
                            f"Failed to create pod sandbox: {e}")
                 raise
 
+        # Step 4b: the service account token files, before a container needs them.
+        token_failed = not _ensure_token(ctx, pod, actions, observed)
+
         # Step 5: the next init container.
         if actions.init_container_to_start:
             _start(ctx, pod, actions.init_container_to_start, observed)
@@ -255,6 +284,8 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
     pids = [i.pid for inst in observed.containers.values() for i in inst[:1]
             if i.running and i.pid]
     resync = min(after.backing_off.values()) if after.backing_off else None
+    if token_failed:
+        resync = TOKEN_RETRY
     now = time.time()
     for waiting in observed.waiting.values():  # flip ErrImagePull to ImagePullBackOff
         if waiting.fresh(now):
