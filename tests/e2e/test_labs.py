@@ -24,7 +24,8 @@ from tests.e2e.clusterharness import ROOT, free_port
 from tests.e2e.labrunner import LabSession, Renames, check_safe, parse_lab
 
 LABS = os.path.join(ROOT, "docs", "labs")
-LAB_FILES = ["01-a-pod-by-hand.md", "02-a-service-in-nftables.md"]
+LAB_FILES = ["01-a-pod-by-hand.md", "02-a-service-in-nftables.md",
+             "03-a-pod-talks-to-the-api-server.md"]
 
 
 def read_lab(name: str) -> str:
@@ -128,3 +129,9 @@ def test_lab_01_a_pod_by_hand_runs_as_written(lab: LabEnv) -> None:
 @pytest.mark.e2e
 def test_lab_02_a_service_in_nftables_runs_as_written(lab: LabEnv) -> None:
     lab.run_lab("02-a-service-in-nftables.md")
+
+
+@pytest.mark.root
+@pytest.mark.e2e
+def test_lab_03_a_pod_talks_to_the_api_server_runs_as_written(lab: LabEnv) -> None:
+    lab.run_lab("03-a-pod-talks-to-the-api-server.md")
