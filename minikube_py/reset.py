@@ -25,6 +25,7 @@ from minikube_py.kubelet.sync import NodeContext, kill_pod
 from minikube_py.proxy import delete_proxy_table, proxy_table
 from runtime.cgroups import detect_driver
 from runtime.images import ImageStore
+from runtime.mounts import unmount_under
 
 
 def _pod_name(config: NodeConfig, uid: str) -> tuple[str, str]:
@@ -64,6 +65,9 @@ def reset_node(config: NodeConfig, remove_images: bool = False,
         if veth.match(link):
             bridge.detach(config.network, "", link)  # only ever deletes a veth
             yield f"deleted leftover veth {link}"
+    if os.path.isdir(config.state_dir):
+        for point in unmount_under(config.state_dir):  # before rm -rf: see runtime.mounts
+            yield f"unmounted leftover {point}"
     keep = set(keep or ()) | ({"images"} if not remove_images else set())
     if os.path.isdir(config.state_dir):
         for entry in os.listdir(config.state_dir):

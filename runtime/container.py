@@ -69,6 +69,8 @@ class ContainerConfig:
     namespaces: dict[str, str] = field(default_factory=dict)  # {"net"|"ipc"|"uts": path}
     log_path: str = ""
     files: dict[str, str] = field(default_factory=dict)  # container path -> host file
+    #: the pod's volumes: (container path, host file or directory, read-only)
+    volumes: list[tuple[str, str, bool]] = field(default_factory=list)
     capabilities: list[str] | None = None  # None = capabilities.DEFAULT_CAPABILITIES
     #: Who runs it: {"uid": int | None, "gid": int | None, "username": "name[:group]",
     #: "additionalGids": [...]}, resolved to numbers in the image's /etc/passwd at create.
@@ -115,7 +117,9 @@ def oci_config(cfg: ContainerConfig, user: ProcessUser | None = None) -> dict:
                                                        "inheritable", "permitted")}},
         "root": {"path": "rootfs", "layers": cfg.layers, "readonly": cfg.readonly_root},
         "mounts": [{"destination": d, "type": "bind", "source": s, "options": ["rbind", "ro"]}
-                   for d, s in sorted(cfg.files.items())],
+                   for d, s in sorted(cfg.files.items())]
+        + [{"destination": d, "type": "bind", "source": s, "volume": True,
+            "options": ["rbind", "ro" if ro else "rw"]} for d, s, ro in cfg.volumes],
         "linux": {"namespaces": namespaces,
                   "maskedPaths": rootfs.MASKED_PATHS if cfg.masked_paths is None
                   else cfg.masked_paths,
@@ -127,15 +131,35 @@ def oci_config(cfg: ContainerConfig, user: ProcessUser | None = None) -> dict:
 
 
 def stop_signal_name(text: str) -> str:
-    """``"SIGQUIT"``, ``"QUIT"`` or ``"3"`` -> ``"SIGQUIT"``; ``""`` -> ``"SIGTERM"``."""
-    if not text:
+    """``"SIGQUIT"``, ``"quit"``, ``"3"`` or ``"SIGRTMIN+3"`` -> the number's name as
+    ``kill -l`` knows it (``"SIGRTMIN+3"`` stays as it is); ``""`` -> ``"SIGTERM"``."""
+    name = text.strip().upper()
+    if not name:
         return "SIGTERM"
+    if not name.startswith("SIG") and not name.isdigit():
+        name = "SIG" + name
     try:
-        if text.isdigit():
-            return signal.Signals(int(text)).name
-        return signal.Signals[text if text.upper().startswith("SIG") else "SIG" + text].name
+        number = int(name) if name.isdigit() else _signal_number(name)
+        return _signal_name(number)
     except (KeyError, ValueError):
         raise ValueError(f"unknown stop signal {text!r}") from None
+
+
+def _signal_number(name: str) -> int:
+    if name.startswith("SIGRTMIN+") or name.startswith("SIGRTMAX-"):
+        base, _, offset = name.partition("+" if "+" in name else "-")
+        sign = 1 if "+" in name else -1
+        return int(signal.Signals[base]) + sign * int(offset)
+    return int(signal.Signals[name])
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        if int(signal.SIGRTMIN) < number < int(signal.SIGRTMAX):
+            return f"SIGRTMIN+{number - int(signal.SIGRTMIN)}"
+        raise
 
 
 def record(bundle: str, line: str) -> None:
@@ -317,7 +341,7 @@ def _stop_signal(bundle: str) -> int:
     try:
         with open(os.path.join(bundle, shim.CONFIG)) as f:
             name = (json.load(f).get("annotations") or {}).get(STOP_SIGNAL) or "SIGTERM"
-        return int(signal.Signals[name])
+        return _signal_number(name)
     except (OSError, ValueError, KeyError):
         return int(signal.SIGTERM)
 

@@ -32,6 +32,7 @@ standard library and :mod:`runtime.syscalls` only.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 from collections.abc import Callable
@@ -116,18 +117,64 @@ def mount_sysfs(target: str) -> None:
     syscalls.mount("sysfs", target, "sysfs", syscalls.MS_RDONLY | _NOSUID_NODEV_NOEXEC)
 
 
-def mount_bind(source: str, target: str, readonly: bool) -> None:
-    """``mount --bind [-o ro] SOURCE TARGET``; a missing target file is created first.
+def secure_join(root: str, path: str) -> str:
+    """``root`` + ``path``, with every symlink met on the way resolved *inside* ``root``.
 
-    A symlink at the target is replaced by a plain file: following it would resolve on the
-    host side, not inside the container (runc guards against this with securejoin).
+    The image decides what its paths are: in a Debian image ``/var/run`` is a symlink to
+    ``/run``. Before pivot_root, following it naively from the host would land in the host's
+    own ``/run``. Like runc's securejoin, an absolute link target restarts from ``root`` and
+    ``..`` never climbs above it.
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        if os.path.islink(candidate):
+            links += 1
+            if links > 40:
+                raise OSError(errno.ELOOP, "too many symbolic links", path)
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+def make_dir_in(root: str, path: str) -> None:
+    """``mkdir -p`` of a path of the container's root, resolved by :func:`secure_join`."""
+    os.makedirs(secure_join(root, path), exist_ok=True)
+
+
+def bind_into(root: str, source: str, path: str, readonly: bool) -> None:
+    """Bind ``source`` at ``path`` of the container's root, resolved by :func:`secure_join`
+    when the mount is made (the overlay is mounted by then)."""
+    mount_bind(source, secure_join(root, path), readonly)
+
+
+def mount_bind(source: str, target: str, readonly: bool) -> None:
+    """``mount --bind [-o ro] SOURCE TARGET``; a missing target (a file, or a directory for a
+    directory) is created first.
+
+    A symlink at the target is replaced by a plain file or directory: following it would
+    resolve on the host side, not inside the container (runc guards against this with
+    securejoin).
     """
     if os.path.islink(target):
         os.unlink(target)
-    if not os.path.exists(target):
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    elif not os.path.exists(target):
         os.makedirs(os.path.dirname(target), exist_ok=True)
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
-    syscalls.mount(source, target, None, syscalls.MS_BIND)
+    syscalls.mount(source, target, None, syscalls.MS_BIND | syscalls.MS_REC)
     if readonly:  # a bind mount only becomes read-only with a second, remount call
         flags = syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY
         syscalls.mount(None, target, None, flags)
@@ -174,12 +221,14 @@ def pivot_root(rootfs: str) -> None:
 
 def rootfs_plan(bundle_dir: str, layers: list[str], files: dict[str, str],
                 masked: list[str] | None = None, readonly: list[str] | None = None,
-                readonly_root: bool = False, cwd: str = "/") -> list[Step]:
+                readonly_root: bool = False, cwd: str = "/",
+                volumes: list[tuple[str, str, bool]] | None = None) -> list[Step]:
     """Every mount of a container, in order, for the rootfs at ``<bundle>/rootfs``.
 
     ``masked`` and ``readonly`` default to :data:`MASKED_PATHS` and :data:`READONLY_PATHS`
     (a privileged container passes ``[]``); ``readonly_root`` makes the overlay read-only
-    once ``cwd`` exists in it.
+    once ``cwd`` exists in it. ``volumes``: (container path, host path, read-only) bind
+    mounts of the pod's volumes, parents before children.
     """
     root = os.path.join(bundle_dir, "rootfs")
     upper, work = os.path.join(bundle_dir, "upper"), os.path.join(bundle_dir, "work")
@@ -210,10 +259,14 @@ def rootfs_plan(bundle_dir: str, layers: list[str], files: dict[str, str],
                           functools.partial(ln_s, target, f"{dev}/{name}")))
     steps.append(Step(f"mount -t sysfs -o ro,nosuid,nodev,noexec sysfs {root}/sys",
                       lambda: mount_sysfs(root + "/sys")))
+    for path, source, ro in sorted(volumes or [], key=lambda v: v[0].rstrip("/").count("/")):
+        target = root + "/" + path.lstrip("/")
+        steps.append(Step(f"mount --rbind{' -o ro' if ro else ''} {source} {target}",
+                          functools.partial(bind_into, root, source, path, ro)))
     for path, source in sorted(files.items()):
         target = root + "/" + path.lstrip("/")
         steps.append(Step(f"mount --bind -o ro {source} {target}",
-                          functools.partial(mount_bind, source, target, True)))
+                          functools.partial(bind_into, root, source, path, True)))
     for path in MASKED_PATHS if masked is None else masked:
         target = root + path
         steps.append(Step(f"mount --bind /dev/null {target}  # or a read-only tmpfs if a "
@@ -224,8 +277,7 @@ def rootfs_plan(bundle_dir: str, layers: list[str], files: dict[str, str],
                           f"{target}", functools.partial(readonly_path, target)))
     if readonly_root:
         workdir = root + "/" + cwd.lstrip("/")
-        steps.append(Step(f"mkdir -p {workdir}",
-                          functools.partial(os.makedirs, workdir, exist_ok=True)))
+        steps.append(Step(f"mkdir -p {workdir}", functools.partial(make_dir_in, root, cwd)))
     steps.append(Step(f"cd {root} && pivot_root . . && umount -l .", lambda: pivot_root(root)))
     if readonly_root:
         steps.append(Step("mount -o remount,bind,ro /", remount_root_readonly))
@@ -235,8 +287,11 @@ def rootfs_plan(bundle_dir: str, layers: list[str], files: dict[str, str],
 def config_plan(bundle_dir: str, config: dict[str, Any]) -> list[Step]:
     """:func:`rootfs_plan` for a ``config.json``: what the shim's init runs and what
     ``commands.sh`` shows, from the same data."""
+    files = {m["destination"]: m["source"] for m in config["mounts"] if not m.get("volume")}
+    volumes = [(m["destination"], m["source"], "ro" in m.get("options", []))
+               for m in config["mounts"] if m.get("volume")]
     return rootfs_plan(
-        bundle_dir, config["root"]["layers"],
-        {m["destination"]: m["source"] for m in config["mounts"]},
+        bundle_dir, config["root"]["layers"], files,
         masked=config["linux"].get("maskedPaths"), readonly=config["linux"].get("readonlyPaths"),
-        readonly_root=bool(config["root"].get("readonly")), cwd=config["process"]["cwd"])
+        readonly_root=bool(config["root"].get("readonly")), cwd=config["process"]["cwd"],
+        volumes=volumes)

@@ -30,6 +30,7 @@ from minikube_py.api.names import (
     validate_labels,
     validate_object_meta,
 )
+from minikube_py.api.quantity import memory_bytes
 from minikube_py.errors import ValidationError
 
 RESTART_POLICIES = ["Always", "OnFailure", "Never"]
@@ -89,6 +90,71 @@ def _validate_volume_mounts(mounts: Any, path: FieldPath, volumes: set[str]) -> 
             errs.append(f.invalid(p.child("mountPath"), mount_path, "must be unique"))
         else:
             seen.add(str(mount_path))
+            errs += _path_errors(p.child("mountPath"), mount_path, absolute=True)
+        if mount.get("subPath"):
+            errs += _path_errors(p.child("subPath"), mount["subPath"], absolute=False)
+    return errs
+
+
+def _path_errors(path: FieldPath, value: Any, absolute: bool) -> list[FieldError]:
+    """A mount path must be absolute, a sub-path relative; neither may climb with ``..``."""
+    text = str(value)
+    if absolute and not text.startswith("/"):
+        return [f.invalid(path, value, "must be an absolute path")]
+    if not absolute and text.startswith("/"):
+        return [f.invalid(path, value, "must be a relative path")]
+    if ".." in text.split("/"):
+        return [f.invalid(path, value, "must not contain '..'")]
+    return []
+
+
+#: The volume sources minikube-py's kubelet can set up (see minikube_py/kubelet/volumes.py).
+VOLUME_SOURCES = ("configMap", "emptyDir", "hostPath")
+HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
+                   "CharDevice", "BlockDevice")
+
+
+def _validate_volume_source(volume: dict[str, Any], p: FieldPath) -> list[FieldError]:
+    sources = [k for k in volume if k != "name"]
+    if not sources:
+        return [f.required(p, "must specify a volume type")]
+    if len(sources) > 1:
+        return [f.forbidden(p.child(sources[1]), "may not specify more than 1 volume type")]
+    kind = sources[0]
+    if kind not in VOLUME_SOURCES:
+        return [f.not_supported(p, kind, VOLUME_SOURCES)]
+    errs: list[FieldError] = []
+    source = f.expect_dict(volume[kind], p.child(kind), errs)
+    q = p.child(kind)
+    if kind == "hostPath":
+        if not source.get("path"):
+            errs.append(f.required(q.child("path")))
+        else:
+            errs += _path_errors(q.child("path"), source["path"], absolute=True)
+        if str(source.get("type") or "") not in HOST_PATH_TYPES:
+            errs.append(f.not_supported(q.child("type"), source.get("type"),
+                                        [t for t in HOST_PATH_TYPES if t]))
+    elif kind == "emptyDir":
+        if source.get("medium") not in (None, "", "Memory"):
+            errs.append(f.not_supported(q.child("medium"), source.get("medium"),
+                                        ["", "Memory"]))
+        if source.get("sizeLimit") is not None:
+            try:
+                memory_bytes(str(source["sizeLimit"]))
+            except ValueError as e:
+                errs.append(f.invalid(q.child("sizeLimit"), source["sizeLimit"], str(e)))
+    elif kind == "configMap":
+        if not source.get("name"):
+            errs.append(f.required(q.child("name")))
+        for i, item in enumerate(f.expect_list(source.get("items"), q.child("items"), errs)):
+            item = f.expect_dict(item, q.child("items").index(i), errs)
+            if not item.get("key"):
+                errs.append(f.required(q.child("items").index(i).child("key")))
+            if not item.get("path"):
+                errs.append(f.required(q.child("items").index(i).child("path")))
+            else:
+                errs += _path_errors(q.child("items").index(i).child("path"), item["path"],
+                                     absolute=False)
     return errs
 
 
@@ -107,6 +173,7 @@ def _validate_volumes(volumes: Any, path: FieldPath, errs: list[FieldError]) -> 
         if name in names:
             errs.append(f.duplicate(p.child("name"), name))
         names.add(name)
+        errs += _validate_volume_source(volume, p)
     return names
 
 

@@ -308,5 +308,6 @@ async def relay(client: web.WebSocketResponse, upstream: Any) -> None:
     done, pending = await asyncio.wait({down, up}, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
+    await asyncio.gather(down, up, return_exceptions=True)  # a peer that vanished: no noise
     await client.close(code=upstream.close_code or aiohttp.WSCloseCode.OK)
     await upstream.close()

@@ -59,9 +59,10 @@ def token_spec(body: Any) -> dict[str, Any]:
     return spec
 
 
-async def bound_pod(request: web.Request, namespace: str, ref: dict[str, Any] | None
-                    ) -> dict[str, str] | None:
-    """The pod a token is bound to (it must exist, with the given uid), or None."""
+async def bound_pod(request: web.Request, namespace: str, account: str,
+                    ref: dict[str, Any] | None) -> dict[str, str] | None:
+    """The pod a token is bound to (it must exist, with the given uid, and run as the
+    account), or None."""
     if not ref:
         return None
     if ref.get("kind") != "Pod":
@@ -70,9 +71,12 @@ async def bound_pod(request: web.Request, namespace: str, ref: dict[str, Any] | 
     kv = await storage.call(request, request.app[storage.STORE].get,
                             PODS.storage_key(namespace, str(ref.get("name"))))
     uid = registry.meta_of(kv.value).get("uid") if kv is not None else None
-    if uid is None or ref.get("uid") not in (None, "", uid):
+    if kv is None or uid is None or ref.get("uid") not in (None, "", uid):
         raise st.StatusError(404, "NotFound", f'pods "{ref.get("name")}" not found (or its uid '
                              "differs): a token can only be bound to an existing pod")
+    if ((kv.value.get("spec") or {}).get("serviceAccountName") or "default") != account:
+        raise st.bad_request(f'cannot bind token for serviceaccount "{account}" to pod '
+                             f'running with different serviceaccount name.')
     return {"name": str(ref.get("name")), "uid": str(uid)}
 
 
@@ -85,7 +89,7 @@ async def token(request: web.Request, target: Target) -> web.Response:
     spec = token_spec(body)
     account, _ = await storage.read(request, target)  # 404 if there is no such account
     namespace, name = str(target.namespace), str(target.name)
-    pod = await bound_pod(request, namespace, spec.get("boundObjectRef"))
+    pod = await bound_pod(request, namespace, name, spec.get("boundObjectRef"))
     issued, expires = signer.issue(namespace, name, registry.meta_of(account).get("uid", ""),
                                    spec["audiences"], spec["expirationSeconds"], pod)
     return handlers.respond({

@@ -135,6 +135,8 @@ class TokenSigner:
             claims = json.loads(unb64url(body))
         except ValueError as e:
             raise TokenError("malformed token") from e
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            raise TokenError("malformed token")
         if header.get("alg") != "ES256" or len(raw) != 64:
             raise TokenError(f"unsupported token algorithm {header.get('alg')!r}")
         der = encode_dss_signature(int.from_bytes(raw[:32], "big"),
@@ -145,13 +147,19 @@ class TokenSigner:
         except InvalidSignature as e:
             raise TokenError("invalid token signature") from e
         moment = int(now if now is not None else time.time())
-        if claims.get("iss") != ISSUER or ISSUER not in (claims.get("aud") or []):
+        audiences = claims.get("aud")
+        if claims.get("iss") != ISSUER or not isinstance(audiences, list) or \
+                ISSUER not in audiences:
             raise TokenError("token is for another issuer or audience")
-        if not claims.get("nbf", 0) <= moment < claims.get("exp", 0):
+        nbf, exp = claims.get("nbf", 0), claims.get("exp", 0)
+        if not isinstance(nbf, int) or not isinstance(exp, int) or not nbf <= moment < exp:
             raise TokenError("token has expired")
-        private = claims.get("kubernetes.io") or {}
-        account = private.get("serviceaccount") or {}
-        if not private.get("namespace") or not account.get("name"):
+        private = claims.get("kubernetes.io")
+        if not isinstance(private, dict):
+            raise TokenError("token names no service account")
+        account = private.get("serviceaccount")
+        if not isinstance(account, dict) or not private.get("namespace") or \
+                not account.get("name"):
             raise TokenError("token names no service account")
         return Claims(private["namespace"], account["name"], account.get("uid", ""),
                       private.get("pod"), int(claims["exp"]))

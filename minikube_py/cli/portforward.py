@@ -80,10 +80,9 @@ async def _connection(target: Target, url: str, local: int, reader: asyncio.Stre
             writer.close()
             return
 
-        async def upstream() -> None:  # local -> pod
+        async def upstream() -> None:  # local -> pod; the pod's side ends the connection
             while data := await reader.read(32768):
                 await ws.send_bytes(bytes([DATA]) + data)
-            await ws.close()  # the local side is done: end this connection
 
         pump = asyncio.ensure_future(upstream())
         announced: set[int] = set()  # the first message of each channel is its port number

@@ -47,6 +47,7 @@ NODES = must("nodes")
 EVENTS = must("events")
 SERVICES = must("services")
 SERVICE_ACCOUNTS = must("serviceaccounts")
+CONFIG_MAPS = must("configmaps")
 
 
 def now_rfc3339() -> str:
@@ -137,22 +138,35 @@ class ApiSource:
         self._stopping = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
+    # -- configMap volumes ----------------------------------------------------------------------
+    def config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The ConfigMap a configMap volume names (read at each sync: edits reach pods)."""
+        found: dict[str, Any] | None = self.client.find(CONFIG_MAPS, name, namespace)
+        return found
+
     # -- service account tokens ---------------------------------------------------------------
     @property
     def ca_file(self) -> str | None:
         """The cluster CA, for the pods' ``ca.crt`` (None when the API is plain HTTP)."""
         return self.client.ca_file
 
-    def token_requester(self) -> Callable[[Pod], tuple[str, float]] | None:
+    def token_requester(self) -> Callable[[Pod], tuple[str, float] | None] | None:
         """:meth:`request_token`, when the API server authenticates (TLS); else None."""
         return self.request_token if self.client.scheme == "https" else None
 
-    def request_token(self, pod: Pod) -> tuple[str, float]:
-        """A token of the pod's ServiceAccount, bound to the pod (a TokenRequest)."""
+    def request_token(self, pod: Pod) -> tuple[str, float] | None:
+        """A token of the pod's ServiceAccount, bound to the pod (a TokenRequest); None if
+        the account says ``automountServiceAccountToken: false`` and the pod does not
+        override it."""
         meta = pod["metadata"]
-        answer = self.client.create_subresource(
-            SERVICE_ACCOUNTS, pod["spec"].get("serviceAccountName") or "default", "token",
-            token_request(pod), meta.get("namespace", "default"))
+        namespace = meta.get("namespace", "default")
+        name = pod["spec"].get("serviceAccountName") or "default"
+        if pod["spec"].get("automountServiceAccountToken") is None:
+            account = self.client.find(SERVICE_ACCOUNTS, name, namespace) or {}
+            if account.get("automountServiceAccountToken") is False:
+                return None
+        answer = self.client.create_subresource(SERVICE_ACCOUNTS, name, "token",
+                                                token_request(pod), namespace)
         status = answer.get("status") or {}
         expires = calendar.timegm(time.strptime(status["expirationTimestamp"],
                                                 "%Y-%m-%dT%H:%M:%SZ"))

@@ -34,7 +34,8 @@ from minikube_py.kubelet.plan import container_hash
 from minikube_py.kubelet.podsandbox import SandboxInfo, pod_files
 from minikube_py.kubelet.probes import run_handler
 from minikube_py.kubelet.security import ContainerConfigError, runtime_settings
-from minikube_py.kubelet.serviceaccount import token_files
+from minikube_py.kubelet.serviceaccount import token_volume
+from minikube_py.kubelet.volumes import container_volumes
 from runtime import container as rt
 from runtime.cgroups import CgroupDriver, Resources
 from runtime.exec import exec_in_container
@@ -133,8 +134,11 @@ def start_container(
     cgroups: CgroupDriver,
     event: EventSink,
     service_env: dict[str, str] | None = None,
+    volume_paths: dict[str, str] | None = None,
 ) -> rt.ContainerState:
-    """Run the five steps for one container instance; undo steps 2-4 if a later one fails."""
+    """Run the five steps for one container instance; undo steps 2-4 if a later one fails.
+
+    ``volume_paths``: the pod's volumes on the node (``volumes.setup_volumes``)."""
     meta = pod["metadata"]
     uid, name = meta["uid"], container["name"]
 
@@ -176,7 +180,9 @@ def start_container(
                 cwd=container.get("workingDir") or image.config.working_dir or "/",
                 namespaces={"net": sandbox.netns_path, "ipc": sandbox.ipc, "uts": sandbox.uts},
                 log_path=log_path,
-                files={**pod_files(config, uid), **token_files(config, uid)},
+                files=pod_files(config, uid),
+                volumes=container_volumes(container, volume_paths or {})
+                + token_volume(config, uid),
                 stop_signal=image.config.stop_signal,
                 **security,
             )

@@ -96,6 +96,9 @@ async def connect_in_pod(netns_path: str, port: int, pod: str, uid: str
         raise PortForwardError(f"error forwarding port {port} to pod {pod}, uid {uid}: "
                                f"failed to connect to localhost:{port} inside the pod's "
                                f"network namespace: {reason}") from e
+    except BaseException:  # cancelled mid-connect: the socket goes too
+        sock.close()
+        raise
 
 
 async def close_writer(writer: asyncio.StreamWriter) -> None:
@@ -180,6 +183,8 @@ class SpdySession:
             return
         await self.send(lambda c: c.syn_reply(frame.stream_id))
         if request_id not in self._pairs:
+            self._timers = [t for t in self._timers if not t.cancelled() and
+                            t.when() > asyncio.get_running_loop().time()]
             self._timers.append(asyncio.get_running_loop().call_later(
                 PAIR_TIMEOUT, lambda: self._start(self._expire(request_id))))
         pair = self._pairs.setdefault(request_id, _Pair(port))
@@ -228,6 +233,8 @@ class SpdySession:
             self._by_stream.pop(pair.data_id, None)
             return
         pair.writer = writer
+        if pair.reset:  # kubectl gave up while we were connecting
+            writer.close()
 
         async def upstream() -> None:  # client -> pod
             with contextlib.suppress(OSError):  # the pod closed (or reset) its end

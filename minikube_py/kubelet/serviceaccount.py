@@ -9,9 +9,10 @@ Every container sees them read-only at::
 
 Client libraries (``rest.InClusterConfig()``, ``kubernetes.config.load_incluster_config()``)
 read exactly these, with ``KUBERNETES_SERVICE_HOST``/``_PORT``. Here the files live in
-``<state>/pods/<uid>/serviceaccount/`` and are bind-mounted into each container like
-``/etc/hosts`` (no volume object is added to the pod). ``automountServiceAccountToken:
-false`` on the pod (or its ServiceAccount) leaves them out.
+``<state>/pods/<uid>/serviceaccount/``, a directory bind-mounted read-only into each container
+(no volume object is added to the pod); a renewed token replaces the file atomically (write,
+then rename), so a reader never sees half of one. ``automountServiceAccountToken: false`` on
+the pod (or on its ServiceAccount) leaves them out.
 
 Look: ``minikube-py exec POD -- cat /var/run/secrets/kubernetes.io/serviceaccount/namespace``;
 the token's claims: ``cut -d. -f2 .../token | base64 -d``.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,13 +32,13 @@ from minikube_py.config import NodeConfig
 log = logging.getLogger(__name__)
 
 MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
-FILES = ("token", "ca.crt", "namespace")
 EXPIRATION = 3607  # what upstream's kubelet asks for (an hour, and a few seconds)
 RENEW_AT = 0.8  # of the lifetime
 
 Pod = dict[str, Any]
-#: pod -> (token, expiry as a Unix time); raises when the API server says no
-TokenRequester = Callable[[Pod], tuple[str, float]]
+#: pod -> (token, expiry as a Unix time), or None when its ServiceAccount says
+#: ``automountServiceAccountToken: false``; raises when the API server says no
+TokenRequester = Callable[[Pod], "tuple[str, float] | None"]
 
 
 def account_dir(config: NodeConfig, uid: str) -> str:
@@ -58,11 +58,14 @@ def token_request(pod: Pod) -> dict[str, Any]:
                                         "name": meta["name"], "uid": meta["uid"]}}}
 
 
-def _write(path: str, data: str) -> None:
-    """Rewrite in place: the file is bind-mounted, a rename would leave containers the old
-    inode."""
-    with open(path, "w") as f:
+def _write(path: str, data: str, mode: int = 0o644) -> None:
+    """Replace the file atomically: the directory is what containers see, so the new name
+    appears at once, never a half-written file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
         f.write(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
 
 
 def ensure_token_files(config: NodeConfig, pod: Pod, request: TokenRequester,
@@ -78,12 +81,20 @@ def ensure_token_files(config: NodeConfig, pod: Pod, request: TokenRequester,
             return False
     except (OSError, ValueError, KeyError):
         pass
-    token, expires = request(pod)
+    answer = request(pod)
     os.makedirs(directory, mode=0o755, exist_ok=True)
+    if answer is None:  # the ServiceAccount opts out: never ask again for this pod
+        _write(meta_path, json.dumps({"expires": None, "renew_at": float("inf")}))
+        return False
+    token, expires = answer
+    # Only root may walk to the pods' files on the node; inside the containers the bound
+    # directory itself is readable by any user, as upstream's 0644 token file.
+    os.chmod(os.path.dirname(config.pod_dir(pod["metadata"]["uid"])), 0o750)
     _write(os.path.join(directory, "token"), token)
     _write(os.path.join(directory, "namespace"), pod["metadata"].get("namespace", "default"))
     if ca_file:
-        shutil.copyfile(ca_file, os.path.join(directory, "ca.crt"))
+        with open(ca_file) as f:
+            _write(os.path.join(directory, "ca.crt"), f.read())
     renew_at = moment + (expires - moment) * RENEW_AT
     _write(meta_path, json.dumps({"expires": expires, "renew_at": renew_at}))
     log.info("Wrote service account token pod=%s account=%s expires_in=%.0fs",
@@ -91,8 +102,9 @@ def ensure_token_files(config: NodeConfig, pod: Pod, request: TokenRequester,
     return True
 
 
-def token_files(config: NodeConfig, uid: str) -> dict[str, str]:
-    """Container path -> host file, for the files that exist (none without a token)."""
+def token_volume(config: NodeConfig, uid: str) -> list[tuple[str, str, bool]]:
+    """The read-only bind of the token directory, once it holds a token (else nothing)."""
     directory = account_dir(config, uid)
-    return {f"{MOUNT}/{name}": os.path.join(directory, name) for name in FILES
-            if os.path.exists(os.path.join(directory, name))}
+    if not os.path.exists(os.path.join(directory, "token")):
+        return []
+    return [(MOUNT, directory, True)]

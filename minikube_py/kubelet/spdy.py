@@ -61,6 +61,9 @@ CANCEL = 5
 
 #: Longest payload a frame can carry (24-bit length).
 MAX_LENGTH = (1 << 24) - 1
+#: Largest header block accepted once decompressed: a few headers, never megabytes (a small
+#: compressed frame could otherwise inflate into hundreds of megabytes).
+MAX_HEADER_BLOCK = 64 * 1024
 
 Headers = dict[str, list[str]]
 
@@ -217,9 +220,12 @@ class Codec:
 
     def _headers(self, compressed: bytes) -> Headers:
         try:
-            return decode_header_block(self._inflate.decompress(compressed))
+            block = self._inflate.decompress(compressed, MAX_HEADER_BLOCK)
         except zlib.error as e:
             raise SpdyError(f"bad compressed header block: {e}") from e
+        if self._inflate.unconsumed_tail:
+            raise SpdyError(f"header block larger than {MAX_HEADER_BLOCK} bytes")
+        return decode_header_block(block)
 
     # -- writing ------------------------------------------------------------------------------
     def _compress(self, headers: Headers) -> bytes:

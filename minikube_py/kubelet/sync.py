@@ -53,6 +53,12 @@ from minikube_py.kubelet.podsandbox import (
 from minikube_py.kubelet.security import ContainerConfigError
 from minikube_py.kubelet.serviceaccount import TokenRequester, ensure_token_files, wants_token
 from minikube_py.kubelet.status import pod_status
+from minikube_py.kubelet.volumes import (
+    ConfigMapGetter,
+    VolumeError,
+    setup_volumes,
+    teardown_volumes,
+)
 from runtime.cgroups import CgroupDriver
 from runtime.images import ImageStore
 
@@ -84,6 +90,8 @@ class NodeContext:
     #: standalone node: no API server, no tokens
     tokens: TokenRequester | None = None
     ca_file: str | None = None
+    #: (namespace, name) -> a ConfigMap, for configMap volumes; None on a standalone node
+    config_maps: ConfigMapGetter | None = None
 
 
 @dataclass
@@ -120,7 +128,8 @@ def _all_specs(pod: Pod) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in (spec.get("initContainers") or []) + spec["containers"]}
 
 
-def _start(ctx: NodeContext, pod: Pod, name: str, observed: ObservedPod) -> None:
+def _start(ctx: NodeContext, pod: Pod, name: str, observed: ObservedPod,
+           volume_paths: dict[str, str] | None = None) -> None:
     container = _all_specs(pod)[name]
     last = observed.latest(name)
     attempt = 0 if last is None else last.attempt + 1
@@ -137,7 +146,7 @@ def _start(ctx: NodeContext, pod: Pod, name: str, observed: ObservedPod) -> None
         ctr.start_container(
             ctx.config, pod, container, sandbox, attempt, step, ctx.images, ctx.cgroups,
             lambda kind, reason, msg: ctx.events(pod, kind, reason, msg),
-            service_env=pod_service_env(pod, ctx.services),
+            service_env=pod_service_env(pod, ctx.services), volume_paths=volume_paths,
         )
     except (ctr.ImagePullError, ContainerConfigError) as e:  # no instance: a waiting reason
         reason = "ErrImagePull" if isinstance(e, ctr.ImagePullError) else \
@@ -211,6 +220,21 @@ def _ensure_token(ctx: NodeContext, pod: Pod, actions: PodActions, observed: Obs
         return False
 
 
+def _ensure_volumes(ctx: NodeContext, pod: Pod, actions: PodActions
+                    ) -> dict[str, str] | None:
+    """The pod's volumes on the node (name -> path); None, and nothing started this time,
+    if one cannot be set up (a missing ConfigMap: retried, as upstream)."""
+    if not pod["spec"].get("volumes") or actions.kill_pod and not actions.create_sandbox:
+        return {}
+    try:
+        return setup_volumes(ctx.config, pod, ctx.config_maps)
+    except (VolumeError, OSError) as e:
+        ctx.events(pod, "Warning", "FailedMount", str(e))
+        actions.init_container_to_start = None
+        actions.containers_to_start = []
+        return None
+
+
 def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
     """Bring one pod to its spec. See the module docstring for the steps."""
     meta = pod["metadata"]
@@ -253,16 +277,19 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
                            f"Failed to create pod sandbox: {e}")
                 raise
 
-        # Step 4b: the service account token files, before a container needs them.
+        # Step 4b: the service account token files and the pod's volumes, before a
+        # container needs them.
         token_failed = not _ensure_token(ctx, pod, actions, observed)
+        paths = _ensure_volumes(ctx, pod, actions)
+        token_failed = token_failed or paths is None
 
         # Step 5: the next init container.
         if actions.init_container_to_start:
-            _start(ctx, pod, actions.init_container_to_start, observed)
+            _start(ctx, pod, actions.init_container_to_start, observed, paths)
 
         # Step 6: the regular containers.
         for name in actions.containers_to_start:
-            _start(ctx, pod, name, observed)
+            _start(ctx, pod, name, observed, paths)
         for name in actions.backing_off:
             waiting = observed.waiting.get(name)
             if waiting is None:
@@ -350,6 +377,7 @@ def kill_pod(ctx: NodeContext, uid: str, pod_name: str, grace: float,
                 ctr.kill_container(inst.bundle_dir, 0, ctx.cgroups)
                 _delete_bundle(inst.bundle_dir)
         delete_pod_sandbox(ctx.config, uid, pod_name, ctx.cgroups)
+        teardown_volumes(ctx.config, uid)
     _append_transcript(ctx.config, uid, lines)
     shutil.rmtree(ctx.config.pod_dir(uid), ignore_errors=True)
     shutil.rmtree(ctx.config.pod_log_dir(namespace, pod_name, uid), ignore_errors=True)

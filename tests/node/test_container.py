@@ -64,12 +64,19 @@ def test_a_missing_binary_exits_127_with_a_runc_style_message(containers):
     assert ("stderr", "F", message.encode()) in lines
 
 
+def proc_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def test_create_leaves_the_init_blocked_until_start(containers):
     cfg = containers.config(["sh", "-c", "echo started; sleep 100"])
     state = create_container(cfg)
     assert state.status == "created" and process_alive(state.pid)
-    with open(f"/proc/{state.pid}/stat") as f:
-        assert f.read().rsplit(")", 1)[1].split()[0] == "S"
+    deadline = time.monotonic() + 5  # "created" is sent just before it blocks on the fifo
+    while proc_state(state.pid) != "S" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc_state(state.pid) == "S"  # asleep, on the fifo read
     with open(f"/proc/{state.pid}/cmdline", "rb") as f:
         assert b"runtime.shim" in f.read()  # still the forked shim, waiting on the fifo
     time.sleep(0.2)

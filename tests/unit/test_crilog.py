@@ -125,3 +125,30 @@ def test_rootfs_plan_lists_the_top_layer_first_and_pivots_last():
     assert "mount --bind -o ro /p/hosts /b/rootfs/etc/hosts" in shells
     assert any(s.startswith("mount -t devpts -o newinstance,ptmxmode=0666") for s in shells)
     assert shells[-1] == "cd /b/rootfs && pivot_root . . && umount -l ."
+
+
+def test_secure_join_resolves_symlinks_inside_the_root(tmp_path):
+    root = tmp_path / "rootfs"
+    (root / "run").mkdir(parents=True)
+    (root / "var").mkdir()
+    (root / "var" / "run").symlink_to("/run")          # Debian's /var/run
+    (root / "etc").mkdir()
+    (root / "etc" / "escape").symlink_to("../../../../..")
+    (root / "loop").symlink_to("loop")
+    r = str(root)
+    assert rootfs.secure_join(r, "/var/run/secrets/x") == f"{r}/run/secrets/x"
+    assert rootfs.secure_join(r, "/etc/escape/etc/passwd") == f"{r}/etc/passwd"
+    assert rootfs.secure_join(r, "/../../etc/hosts") == f"{r}/etc/hosts"
+    with pytest.raises(OSError):
+        rootfs.secure_join(r, "/loop/x")
+
+
+@pytest.mark.parametrize("given, name", [("SIGQUIT", "SIGQUIT"), ("quit", "SIGQUIT"),
+                                         ("3", "SIGQUIT"), ("SIGRTMIN+3", "SIGRTMIN+3"),
+                                         ("", "SIGTERM")])
+def test_stop_signals_are_read_as_docker_reads_them(given, name):
+    from runtime.container import stop_signal_name
+
+    assert stop_signal_name(given) == name
+    with pytest.raises(ValueError, match="unknown stop signal"):
+        stop_signal_name("SIGNOPE")

@@ -83,3 +83,12 @@ def test_settings_are_read_but_not_interpreted():
     settings = spdy.control(spdy.SETTINGS, 0, bytes.fromhex("00000001 00000007 00010000"))
     frame, = spdy.Codec().feed(settings)
     assert frame.type == spdy.SETTINGS and len(frame.data) == 12
+
+
+def test_a_header_block_that_inflates_too_far_is_refused():
+    client = spdy.Codec()
+    huge = {"x": ["a" * (spdy.MAX_HEADER_BLOCK + 1)]}  # compresses to a few hundred bytes
+    frame = client.syn_stream(1, huge)
+    assert len(frame) < 2000
+    with pytest.raises(spdy.SpdyError, match="larger than"):
+        spdy.Codec().feed(frame)

@@ -62,6 +62,8 @@ def test_forged_or_foreign_tokens_are_refused(tmp_path: Path):
         signer.verify(elsewhere, now=NOW)
     with pytest.raises(TokenError, match="malformed"):
         signer.verify("a.b.c", now=NOW)
+    with pytest.raises(TokenError, match="malformed"):  # a header that is a JSON list
+        signer.verify("W10.e30." + "A" * 86, now=NOW)
 
 
 @pytest.fixture
@@ -101,7 +103,12 @@ def test_token_requests_default_bind_and_refuse_like_upstream(api: Client):
                             "spec": {"containers": [{"name": "c", "image": "busybox"}]}},
                      "default")
     assert pod["spec"]["serviceAccountName"] == "default"  # filled in, as upstream
-    answer = api.create_subresource(accounts, "robot", "token", bound, "default")
+    with pytest.raises(ApiError) as e:  # web runs as "default", not as "robot"
+        api.create_subresource(accounts, "robot", "token", bound, "default")
+    assert e.value.code == 400 and "different serviceaccount" in str(e.value)
+    api.create(accounts, {"apiVersion": "v1", "kind": "ServiceAccount",
+                          "metadata": {"name": "default"}}, "default")
+    answer = api.create_subresource(accounts, "default", "token", bound, "default")
     assert parts(answer["status"]["token"])[1]["kubernetes.io"]["pod"] == {
         "name": "web", "uid": pod["metadata"]["uid"]}
 
@@ -120,7 +127,7 @@ def test_every_namespace_but_a_terminating_one_needs_a_default_account():
 
 def test_the_kubelet_writes_token_files_and_renews_them_after_80_percent(tmp_path: Path):
     from minikube_py.config import NodeConfig
-    from minikube_py.kubelet.serviceaccount import MOUNT, ensure_token_files, token_files
+    from minikube_py.kubelet.serviceaccount import MOUNT, ensure_token_files, token_volume
 
     config = NodeConfig(state_dir=str(tmp_path))
     pod = {"metadata": {"name": "web", "namespace": "team", "uid": "u-1"},
@@ -134,15 +141,21 @@ def test_the_kubelet_writes_token_files_and_renews_them_after_80_percent(tmp_pat
         return f"token-{len(issued)}", now + 1000
 
     now = 5000.0
-    assert token_files(config, "u-1") == {}
+    assert token_volume(config, "u-1") == []
     assert ensure_token_files(config, pod, request, str(ca), now=now)
-    files = token_files(config, "u-1")
-    assert sorted(files) == [f"{MOUNT}/ca.crt", f"{MOUNT}/namespace", f"{MOUNT}/token"]
-    assert [open(files[f"{MOUNT}/{n}"]).read() for n in ("token", "namespace", "ca.crt")] \
+    ((mount, directory, readonly),) = token_volume(config, "u-1")
+    assert (mount, readonly) == (MOUNT, True)
+    assert sorted(os.listdir(directory)) == ["ca.crt", "namespace", "token", "token.json"]
+    assert [open(os.path.join(directory, n)).read() for n in ("token", "namespace", "ca.crt")] \
         == ["token-1", "team", "CA"]
-    inode = os.stat(files[f"{MOUNT}/token"]).st_ino
+    assert oct(os.stat(os.path.join(directory, "token")).st_mode & 0o777) == "0o644"
+    assert oct(os.stat(tmp_path / "pods").st_mode & 0o777) == "0o750"  # root's only
     assert not ensure_token_files(config, pod, request, str(ca), now=now + 799)
     now = 5800.0
     assert ensure_token_files(config, pod, request, str(ca), now=now)  # 80 % of 1000 s
-    assert open(files[f"{MOUNT}/token"]).read() == "token-2"
-    assert os.stat(files[f"{MOUNT}/token"]).st_ino == inode  # rewritten in place: bind mounts
+    assert open(os.path.join(directory, "token")).read() == "token-2"
+    assert sorted(os.listdir(directory)) == ["ca.crt", "namespace", "token", "token.json"]
+
+    opted_out = {**pod, "metadata": {**pod["metadata"], "uid": "u-2"}}
+    assert not ensure_token_files(config, opted_out, lambda p: None, str(ca), now=now)
+    assert token_volume(config, "u-2") == []

@@ -327,6 +327,37 @@ def test_volume_names_must_be_unique():
     assert only_error(validate_pod(pod)).field == "spec.volumes[1].name"
 
 
+@pytest.mark.parametrize("volume, mount, message", [
+    ({"name": "v"}, {}, "spec.volumes[0]: Required value: must specify a volume type"),
+    ({"name": "v", "secret": {"secretName": "s"}}, {},
+     'spec.volumes[0]: Unsupported value: "secret": supported values: "configMap", '
+     '"emptyDir", "hostPath"'),
+    ({"name": "v", "emptyDir": {}, "hostPath": {"path": "/tmp"}}, {},
+     "spec.volumes[0].hostPath: Forbidden: may not specify more than 1 volume type"),
+    ({"name": "v", "hostPath": {"path": "tmp/x"}}, {},
+     'spec.volumes[0].hostPath.path: Invalid value: "tmp/x": must be an absolute path'),
+    ({"name": "v", "hostPath": {"path": "/tmp", "type": "Folder"}}, {},
+     'spec.volumes[0].hostPath.type: Unsupported value: "Folder": supported values: '
+     '"DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", '
+     '"BlockDevice"'),
+    ({"name": "v", "emptyDir": {"medium": "Disk"}}, {},
+     'spec.volumes[0].emptyDir.medium: Unsupported value: "Disk": supported values: "", '
+     '"Memory"'),
+    ({"name": "v", "configMap": {"items": [{"key": "a", "path": "../a"}]}}, {},
+     "spec.volumes[0].configMap.name: Required value"),
+    ({"name": "v", "emptyDir": {}}, {"mountPath": "data"},
+     'spec.containers[0].volumeMounts[0].mountPath: Invalid value: "data": must be an '
+     "absolute path"),
+    ({"name": "v", "emptyDir": {}}, {"subPath": "../../etc"},
+     'spec.containers[0].volumeMounts[0].subPath: Invalid value: "../../etc": must not '
+     "contain '..'"),
+])
+def test_volume_rules_name_the_field(volume, mount, message):
+    ctr = make_container(volumeMounts=[{"name": "v", "mountPath": "/data", **mount}])
+    errs = [str(e) for e in validate_pod(make_pod(containers=[ctr], volumes=[volume]))]
+    assert message in errs, errs
+
+
 @pytest.mark.parametrize("toleration, field", [
     ({"operator": "Equal", "value": "x"}, "spec.tolerations[0].operator"),
     ({"key": "k", "operator": "Exists", "value": "x"}, "spec.tolerations[0].operator"),

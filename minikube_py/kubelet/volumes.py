@@ -1,0 +1,157 @@
+"""Pod volumes: directories the kubelet prepares on the node and binds into containers.
+
+A container's own files vanish with it (they live in its overlay's upper directory). A
+**volume** belongs to the pod instead: every container that lists it in ``volumeMounts`` sees
+the same files at its ``mountPath``, and they survive container restarts. Three kinds:
+
+- ``emptyDir`` — an empty directory made when the pod starts, removed with the pod:
+  ``<state>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>`` (upstream's path under
+  ``/var/lib/kubelet``); ``medium: Memory`` mounts a tmpfs there (``sizeLimit`` caps it);
+- ``hostPath`` — a file or directory of the node itself (``type`` says what must be there:
+  ``Directory``, ``DirectoryOrCreate``, ``File``, ``FileOrCreate``, ``Socket`` ...);
+- ``configMap`` — one file per key of a ConfigMap (or only ``items``, under their ``path``),
+  written by the kubelet into ``.../kubernetes.io~configmap/<name>`` and kept up to date at
+  each sync (cluster only: the standalone node has no API server).
+
+Each ``volumeMounts`` entry becomes a bind mount (``mount --rbind [-o ro] SRC DST``) made
+inside the container's mount namespace, before pivot_root; ``subPath`` binds a sub-directory
+of the volume. See them: ``nsenter -t <pid> -m findmnt``, ``ls <state>/pods/<uid>/volumes``.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from collections.abc import Callable
+from typing import Any
+
+import explain
+from minikube_py.api.quantity import memory_bytes
+from minikube_py.config import NodeConfig
+from minikube_py.errors import MinikubeError
+from runtime import mounts, syscalls
+
+Pod = dict[str, Any]
+#: (namespace, name) -> the ConfigMap, or None if there is none
+ConfigMapGetter = Callable[[str, str], "dict[str, Any] | None"]
+
+PLUGINS = {"emptyDir": "kubernetes.io~empty-dir", "configMap": "kubernetes.io~configmap"}
+HOST_PATH_TYPES = {"": None, "DirectoryOrCreate": stat.S_ISDIR, "Directory": stat.S_ISDIR,
+                   "FileOrCreate": stat.S_ISREG, "File": stat.S_ISREG,
+                   "Socket": stat.S_ISSOCK, "CharDevice": stat.S_ISCHR,
+                   "BlockDevice": stat.S_ISBLK}
+
+
+class VolumeError(MinikubeError):
+    """A volume could not be set up (upstream: the FailedMount event)."""
+
+
+def volume_dir(config: NodeConfig, uid: str, kind: str, name: str) -> str:
+    return os.path.join(config.pod_dir(uid), "volumes", PLUGINS[kind], name)
+
+
+def _empty_dir(config: NodeConfig, uid: str, name: str, source: dict[str, Any]) -> str:
+    path = volume_dir(config, uid, "emptyDir", name)
+    if not os.path.isdir(path):
+        os.makedirs(path)
+        os.chmod(path, 0o777)  # as upstream: any user of any container may write
+    if source.get("medium") == "Memory" and not mounts.mounts_under(path):
+        limit = source.get("sizeLimit")
+        options = f"mode=1777,size={memory_bytes(str(limit))}" if limit else "mode=1777"
+        explain.record(f"mount -t tmpfs -o {options} tmpfs {path}")
+        syscalls.mount("tmpfs", path, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV,
+                       options)
+    return path
+
+
+def _host_path(name: str, source: dict[str, Any]) -> str:
+    path, kind = str(source.get("path") or ""), str(source.get("type") or "")
+    if kind == "DirectoryOrCreate" and not os.path.exists(path):
+        explain.record(f"mkdir -p {path}")
+        os.makedirs(path, mode=0o755)
+    elif kind == "FileOrCreate" and not os.path.exists(path):
+        explain.record(f"touch {path}")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    check = HOST_PATH_TYPES.get(kind)
+    if kind and check is not None:
+        try:
+            ok = check(os.stat(path).st_mode)
+        except OSError:
+            ok = False
+        if not ok:
+            raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : hostPath type '
+                              f"check failed: {path} is not a {kind.removesuffix('OrCreate')}")
+    return path
+
+
+def _config_map(config: NodeConfig, pod: Pod, name: str, source: dict[str, Any],
+                get: ConfigMapGetter | None) -> str:
+    """Write the ConfigMap's keys as files (again at every sync: edits reach the pod)."""
+    namespace = pod["metadata"].get("namespace", "default")
+    wanted = str(source.get("name") or "")
+    found = get(namespace, wanted) if get is not None else None
+    if found is None and not source.get("optional"):
+        raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : configmap '
+                          f'"{wanted}" not found')
+    data = dict((found or {}).get("data") or {})
+    items = source.get("items") or [{"key": k, "path": k} for k in sorted(data)]
+    mode = int(source.get("defaultMode", 0o644))
+    path = volume_dir(config, pod["metadata"]["uid"], "configMap", name)
+    os.makedirs(path, exist_ok=True)
+    written = set()
+    for item in items:
+        key, rel = str(item.get("key")), posixpath.normpath(str(item.get("path") or ""))
+        if key not in data:
+            if found is not None and not source.get("optional"):
+                raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : configmap '
+                                  f'references non-existent config key: {key}')
+            continue
+        target = os.path.join(path, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w") as f:  # in place: the directory is bound, not the files
+            f.write(str(data[key]))
+        os.chmod(target, int(item.get("mode", mode)))
+        written.add(rel)
+    for entry in os.listdir(path):  # keys removed from the ConfigMap go away
+        if entry not in {w.split("/")[0] for w in written} and \
+                os.path.isfile(os.path.join(path, entry)):
+            os.unlink(os.path.join(path, entry))
+    return path
+
+
+def setup_volumes(config: NodeConfig, pod: Pod, get_config_map: ConfigMapGetter | None
+                  ) -> dict[str, str]:
+    """Make every volume of the pod ready on the node; volume name -> host path."""
+    uid, paths = pod["metadata"]["uid"], {}
+    for volume in pod["spec"].get("volumes") or []:
+        name = volume["name"]
+        if "emptyDir" in volume:
+            paths[name] = _empty_dir(config, uid, name, volume.get("emptyDir") or {})
+        elif "hostPath" in volume:
+            paths[name] = _host_path(name, volume["hostPath"] or {})
+        elif "configMap" in volume:
+            paths[name] = _config_map(config, pod, name, volume["configMap"] or {},
+                                      get_config_map)
+    return paths
+
+
+def container_volumes(container: dict[str, Any], paths: dict[str, str]
+                      ) -> list[tuple[str, str, bool]]:
+    """(mountPath, host path, read-only) for each of the container's volumeMounts."""
+    out = []
+    for mount in container.get("volumeMounts") or []:
+        source = paths[mount["name"]]
+        sub = str(mount.get("subPath") or "")
+        if sub:
+            source = os.path.join(source, sub)
+            if not os.path.exists(source):
+                os.makedirs(source, mode=0o777)  # upstream creates a missing subPath
+        out.append((str(mount["mountPath"]), source, bool(mount.get("readOnly"))))
+    return out
+
+
+def teardown_volumes(config: NodeConfig, uid: str) -> None:
+    """Unmount what a pod's volumes mounted on the node (tmpfs emptyDirs) before removal."""
+    mounts.unmount_under(os.path.join(config.pod_dir(uid), "volumes"))
