@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from minikube_py.api import fields as f
+from minikube_py.api.autoscaling import default_hpa, validate_hpa
 from minikube_py.api.fields import FieldError, FieldPath
 from minikube_py.api.names import is_dns1123_label, validate_object_meta
 from minikube_py.api.pod import check_pod, default_pod, validate_pod, validate_type_meta
@@ -111,13 +112,13 @@ VALIDATORS: dict[str, Callable[[Any], list[FieldError]]] = {
     "Pod": validate_pod, "Deployment": validate_deployment, "ReplicaSet": validate_replica_set,
     "Service": validate_service, "Endpoints": validate_endpoints,
     "Namespace": validate_namespace, "ConfigMap": validate_config_map,
-    "ServiceAccount": validate_service_account,
+    "ServiceAccount": validate_service_account, "HorizontalPodAutoscaler": validate_hpa,
 }
 DEFAULTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "Pod": default_pod, "Deployment": default_deployment, "ReplicaSet": default_replica_set,
     "Service": default_service, "Endpoints": default_endpoints,
     "Namespace": copy.deepcopy, "ConfigMap": _namespaced_default,
-    "ServiceAccount": _namespaced_default,
+    "ServiceAccount": _namespaced_default, "HorizontalPodAutoscaler": default_hpa,
 }
 
 

@@ -81,6 +81,8 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "ConfigMap", "configmaps", short_names=("cm",)),
     Resource("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",),
              subresources=("token",)),
+    Resource("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+             short_names=("hpa",), categories=("all",), subresources=("status",)),
     Resource("apps", "v1", "Deployment", "deployments", short_names=("deploy",),
              categories=("all",), subresources=("status", "scale")),
     Resource("apps", "v1", "ReplicaSet", "replicasets", short_names=("rs",),

@@ -41,6 +41,9 @@ _TABLE = {
     "ConfigMap": "metadata:ObjectMeta immutable data binaryData",
     "ServiceAccount": "metadata:ObjectMeta secrets:* imagePullSecrets:* "
                       "automountServiceAccountToken",
+    "HorizontalPodAutoscaler": "metadata:ObjectMeta spec:HPASpec status:*",
+    "HPASpec": "scaleTargetRef:* minReplicas maxReplicas metrics:[MetricSpec] behavior:*",
+    "MetricSpec": "type resource:* pods:* object:* external:* containerResource:*",
     "Secret": "metadata:ObjectMeta immutable data stringData type",
     "Node": "metadata:ObjectMeta spec:NodeSpec status:*",
     "Event": "metadata:ObjectMeta involvedObject:ObjectReference reason message source:* "

@@ -179,6 +179,33 @@ def _namespace(obj: Obj, now: float) -> list[Any]:
             age(_meta(obj).get("creationTimestamp"), now)]
 
 
+def _hpa_targets(obj: Obj) -> str:
+    """``cpu: 45%/50%`` per metric, ``<unknown>`` until the controller has measured."""
+    current = {m.get("resource", {}).get("name"): m.get("resource", {}).get("current") or {}
+               for m in (obj.get("status") or {}).get("currentMetrics") or []}
+    parts = []
+    for metric in (obj.get("spec") or {}).get("metrics") or []:
+        resource = metric.get("resource") or {}
+        name, target = resource.get("name", ""), resource.get("target") or {}
+        seen = current.get(name) or {}
+        if target.get("type") == "Utilization":
+            value = seen.get("averageUtilization")
+            now_text = f"{value}%" if value is not None else "<unknown>"
+            parts.append(f"{name}: {now_text}/{target.get('averageUtilization')}%")
+        else:
+            parts.append(f"{name}: {seen.get('averageValue', '<unknown>')}/"
+                         f"{target.get('averageValue')}")
+    return ", ".join(parts) or "<none>"
+
+
+def _hpa(obj: Obj, now: float) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    return [_meta(obj).get("name", ""), f"{ref.get('kind', '')}/{ref.get('name', '')}",
+            _hpa_targets(obj), spec.get("minReplicas", 1), spec.get("maxReplicas", 0),
+            status.get("currentReplicas", 0), age(_meta(obj).get("creationTimestamp"), now)]
+
+
 def _serviceaccount(obj: Obj, now: float) -> list[Any]:
     return [_meta(obj).get("name", ""), len(obj.get("secrets") or []),
             age(_meta(obj).get("creationTimestamp"), now)]
@@ -301,4 +328,5 @@ _PRINTERS: dict[str, Callable[[Obj, float], list[Any]]] = {
     "Pod": _pod, "Deployment": _deployment, "ReplicaSet": _replicaset, "Service": _service,
     "Endpoints": _endpoints, "Node": _node, "Event": _event, "Namespace": _namespace,
     "ConfigMap": _configmap, "ServiceAccount": _serviceaccount,
+    "HorizontalPodAutoscaler": _hpa,
 }

@@ -112,6 +112,12 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
     "ConfigMap": [_NAME, _col("Data", "Number of data entries (data and binaryData)."), _AGE],
     "ServiceAccount": [_NAME, _col("Secrets", "Number of secrets of the service account."),
                        _AGE],
+    "HorizontalPodAutoscaler": [
+        _NAME, _col("Reference", "Reference to the workload whose replicas are scaled."),
+        _col("Targets", "Current and desired value of each metric."),
+        _col("MinPods", "Lower limit of the replica count.", "integer"),
+        _col("MaxPods", "Upper limit of the replica count.", "integer"),
+        _col("Replicas", "Current replica count.", "integer"), _AGE],
 }
 _DEFAULT_COLUMNS = [_NAME, _col("Created At", _AGE_DOC, "date")]
 

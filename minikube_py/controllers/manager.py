@@ -10,6 +10,7 @@ informers and work queue, all talking to the API server through the same :class:
 - ``namespace``   -> emptying namespaces being deleted
 - ``endpoints``   -> Endpoints and EndpointSlices: the ready pods behind each Service
 - ``serviceaccount`` -> a ServiceAccount ``default`` in every namespace
+- ``horizontalpodautoscaler`` -> replicas following CPU or memory use (``hpa.py``)
 - ``nodelifecycle`` -> silent nodes marked Unknown and tainted, their pods evicted (only
   when given a grace period: control-plane tests with static fake nodes run without it)
 
@@ -25,6 +26,7 @@ from minikube_py.controllers.base import Controller
 from minikube_py.controllers.deployment import DeploymentController
 from minikube_py.controllers.endpoints import EndpointsController
 from minikube_py.controllers.gc import GarbageCollector
+from minikube_py.controllers.hpa import HorizontalPodAutoscalerController
 from minikube_py.controllers.namespace import NamespaceController
 from minikube_py.controllers.nodelifecycle import NodeLifecycleController
 from minikube_py.controllers.replicaset import ReplicaSetController
@@ -46,6 +48,7 @@ class ControllerManager:
             "namespace": NamespaceController(client),
             "endpoints": EndpointsController(client, workers),
             "serviceaccount": ServiceAccountsController(client),
+            "horizontalpodautoscaler": HorizontalPodAutoscalerController(client),
         }
         if node_monitor_grace_period is not None:
             self.controllers["nodelifecycle"] = NodeLifecycleController(

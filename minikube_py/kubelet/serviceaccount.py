@@ -73,7 +73,7 @@ def ensure_token_files(config: NodeConfig, pod: Pod, request: TokenRequester,
     """Write (or renew) the pod's token files; True if they were (re)written."""
     moment = now if now is not None else time.time()
     directory = account_dir(config, pod["metadata"]["uid"])
-    meta_path = os.path.join(directory, "token.json")
+    meta_path = directory + ".json"  # beside the directory: containers see only the three
     try:
         with open(meta_path) as f:
             renew_at = float(json.load(f)["renew_at"])

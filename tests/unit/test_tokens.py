@@ -145,7 +145,7 @@ def test_the_kubelet_writes_token_files_and_renews_them_after_80_percent(tmp_pat
     assert ensure_token_files(config, pod, request, str(ca), now=now)
     ((mount, directory, readonly),) = token_volume(config, "u-1")
     assert (mount, readonly) == (MOUNT, True)
-    assert sorted(os.listdir(directory)) == ["ca.crt", "namespace", "token", "token.json"]
+    assert sorted(os.listdir(directory)) == ["ca.crt", "namespace", "token"]
     assert [open(os.path.join(directory, n)).read() for n in ("token", "namespace", "ca.crt")] \
         == ["token-1", "team", "CA"]
     assert oct(os.stat(os.path.join(directory, "token")).st_mode & 0o777) == "0o644"
@@ -154,7 +154,7 @@ def test_the_kubelet_writes_token_files_and_renews_them_after_80_percent(tmp_pat
     now = 5800.0
     assert ensure_token_files(config, pod, request, str(ca), now=now)  # 80 % of 1000 s
     assert open(os.path.join(directory, "token")).read() == "token-2"
-    assert sorted(os.listdir(directory)) == ["ca.crt", "namespace", "token", "token.json"]
+    assert sorted(os.listdir(directory)) == ["ca.crt", "namespace", "token"]
 
     opted_out = {**pod, "metadata": {**pod["metadata"], "uid": "u-2"}}
     assert not ensure_token_files(config, opted_out, lambda p: None, str(ca), now=now)
