@@ -125,6 +125,23 @@ def test_the_container_joins_the_pods_uts_net_and_ipc_namespaces(containers, tes
     assert stdout_of(lines) == expected
 
 
+def test_an_image_symlink_cannot_lead_a_mount_onto_the_host(containers, tmp_path, test_names):
+    """Debian images have ``/var/run -> /run``: a volume mounted at /var/run/x must land in
+    the container's own /run, never in the host's."""
+    top = tmp_path / "top-layer"
+    (top / "var").mkdir(parents=True)
+    (top / "var" / "run").symlink_to("/run")
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    (volume / "note").write_text("from the volume\n")
+    probe = f"{test_names.prefix}-probe"
+    state, lines = containers.run(
+        ["cat", f"/run/{probe}/note"], layers=[str(top), containers.layer],
+        volumes=[(f"/var/run/{probe}", str(volume), True)])
+    assert stdout_of(lines) == [b"from the volume"] and state.exit_code == 0
+    assert not os.path.exists(f"/run/{probe}")  # nothing appeared on the host
+
+
 def test_bind_mounted_files_are_visible_and_read_only(containers, tmp_path):
     hosts = tmp_path / "hosts"
     hosts.write_text("10.250.7.9 web\n")
