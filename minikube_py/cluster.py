@@ -121,11 +121,11 @@ class Cluster:
         # Step 1: store + API server (TLS: the PKI is made at the first start).
         tls = ensure_cluster_pki(cfg) if cfg.tls else None
         kubelet_token = ensure_kubelet_token(cfg)
+        signer = token_signer(cfg) if tls else None
         api = APIServer(cfg.store_path, host=cfg.api_host, port=cfg.api_port, tls=tls,
-                        authenticator=authenticator(cfg) if tls else None,
+                        authenticator=authenticator(cfg, signer) if tls else None,
                         authorizer=RBACAuthorizer() if tls else None,
-                        kubelet_token=kubelet_token,
-                        token_signer=token_signer(cfg) if tls else None)
+                        kubelet_token=kubelet_token, token_signer=signer)
         api.start()
         self._stops.append(("API server", api))
         log.info("Started API server url=%s store=%s", cfg.api_url, cfg.store_path)

@@ -75,11 +75,12 @@ def ensure_cluster_pki(config: ClusterConfig) -> TLSConfig:
     return TLSConfig(server.cert, server.key, pki.ca_paths(directory).cert)
 
 
-def authenticator(config: ClusterConfig) -> Authenticator:
-    """Client certificates of the cluster CA, service account tokens, and the tokens in
+def authenticator(config: ClusterConfig, signer: TokenSigner | None = None) -> Authenticator:
+    """Client certificates of the cluster CA, service account tokens (verified with
+    ``signer``, the one the API server issues them with), and the tokens in
     ``pki/tokens.csv``."""
     return Authenticator(pki.tokens_path(pki.pki_dir(config.node.state_dir)),
-                         token_signer(config))
+                         signer or token_signer(config))
 
 
 def token_signer(config: ClusterConfig) -> TokenSigner:

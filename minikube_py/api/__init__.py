@@ -25,7 +25,7 @@ from typing import Any
 from minikube_py.api import fields as f
 from minikube_py.api.autoscaling import default_hpa, validate_hpa
 from minikube_py.api.fields import FieldError, FieldPath
-from minikube_py.api.names import is_dns1123_label, validate_object_meta
+from minikube_py.api.names import is_dns1123_label, namespaced_copy, validate_object_meta
 from minikube_py.api.pod import check_pod, default_pod, validate_pod, validate_type_meta
 from minikube_py.api.schema import (
     strict_decoding_message,
@@ -100,14 +100,6 @@ def validate_service_account(obj: Any) -> list[FieldError]:
     return errs
 
 
-def _namespaced_default(obj: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(obj)
-    meta = out.setdefault("metadata", {})
-    if isinstance(meta, dict) and not meta.get("namespace"):
-        meta["namespace"] = "default"
-    return out
-
-
 VALIDATORS: dict[str, Callable[[Any], list[FieldError]]] = {
     "Pod": validate_pod, "Deployment": validate_deployment, "ReplicaSet": validate_replica_set,
     "Service": validate_service, "Endpoints": validate_endpoints,
@@ -117,8 +109,8 @@ VALIDATORS: dict[str, Callable[[Any], list[FieldError]]] = {
 DEFAULTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "Pod": default_pod, "Deployment": default_deployment, "ReplicaSet": default_replica_set,
     "Service": default_service, "Endpoints": default_endpoints,
-    "Namespace": copy.deepcopy, "ConfigMap": _namespaced_default,
-    "ServiceAccount": _namespaced_default, "HorizontalPodAutoscaler": default_hpa,
+    "Namespace": copy.deepcopy, "ConfigMap": namespaced_copy,
+    "ServiceAccount": namespaced_copy, "HorizontalPodAutoscaler": default_hpa,
 }
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from minikube_py.api import fields as f
 from minikube_py.api.fields import FieldError, FieldPath
-from minikube_py.api.names import validate_object_meta
+from minikube_py.api.names import namespaced_copy, validate_object_meta
 from minikube_py.api.pod import validate_type_meta
 from minikube_py.api.quantity import parse_quantity
 
@@ -102,10 +102,7 @@ def validate_hpa(obj: Any) -> list[FieldError]:
 
 
 def default_hpa(obj: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(obj)
-    meta = out.setdefault("metadata", {})
-    if isinstance(meta, dict) and not meta.get("namespace"):
-        meta["namespace"] = "default"
+    out = namespaced_copy(obj)
     spec = out.get("spec")
     if isinstance(spec, dict):
         spec.setdefault("minReplicas", 1)

@@ -18,6 +18,7 @@ the upstream wording, so that ``kubectl`` users recognise the messages.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import re
 from typing import Any
@@ -252,3 +253,13 @@ def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
         if op == "DoesNotExist" and present:
             return False
     return True
+
+
+def namespaced_copy(obj: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a namespaced object, in ``default`` if it names no namespace (what
+    every namespaced kind's defaulting starts with)."""
+    out = copy.deepcopy(obj)
+    meta = out.setdefault("metadata", {})
+    if isinstance(meta, dict) and not meta.get("namespace"):
+        meta["namespace"] = "default"
+    return out

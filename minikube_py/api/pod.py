@@ -16,7 +16,6 @@ ReplicaSets (with paths such as ``spec.template.spec.containers[0].image``).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from minikube_py.api import container as c
@@ -27,6 +26,7 @@ from minikube_py.api.names import (
     is_dns1123_subdomain,
     is_label_value,
     is_qualified_name,
+    namespaced_copy,
     validate_labels,
     validate_object_meta,
 )
@@ -346,10 +346,7 @@ def default_pod(obj: dict[str, Any]) -> dict[str, Any]:
 
     As upstream's ``SetDefaults_Pod``: a resource with only a limit gets the same request.
     """
-    pod = copy.deepcopy(obj)
-    meta = pod.setdefault("metadata", {})
-    if isinstance(meta, dict) and not meta.get("namespace"):
-        meta["namespace"] = "default"
+    pod = namespaced_copy(obj)
     spec = pod.setdefault("spec", {})
     if not isinstance(spec, dict):
         return pod

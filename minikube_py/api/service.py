@@ -17,7 +17,6 @@ required once a Service has more than one port; a Service's own name must be a D
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from minikube_py.api import fields as f
@@ -30,6 +29,7 @@ from minikube_py.api.names import (
     is_dns1123_subdomain,
     is_ip,
     is_port_number,
+    namespaced_copy,
     validate_labels,
     validate_object_meta,
 )
@@ -133,10 +133,7 @@ def check_service(obj: Any) -> None:
 def default_service(obj: dict[str, Any]) -> dict[str, Any]:
     """A new dict with Service defaults: type ClusterIP, sessionAffinity None, each port's
     protocol TCP and targetPort = port; traffic policies ``Cluster``."""
-    svc = copy.deepcopy(obj)
-    meta = svc.setdefault("metadata", {})
-    if isinstance(meta, dict) and not meta.get("namespace"):
-        meta["namespace"] = "default"
+    svc = namespaced_copy(obj)
     spec = svc.setdefault("spec", {})
     if not isinstance(spec, dict):
         return svc
@@ -188,10 +185,7 @@ def validate_endpoints(obj: Any) -> list[FieldError]:
 
 def default_endpoints(obj: dict[str, Any]) -> dict[str, Any]:
     """A new dict whose ports default to protocol TCP."""
-    out = copy.deepcopy(obj)
-    meta = out.setdefault("metadata", {})
-    if isinstance(meta, dict) and not meta.get("namespace"):
-        meta["namespace"] = "default"
+    out = namespaced_copy(obj)
     for subset in out.get("subsets") or []:
         for port in (subset.get("ports") or []) if isinstance(subset, dict) else []:
             if isinstance(port, dict):

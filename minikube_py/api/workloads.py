@@ -18,13 +18,13 @@ Watch the result on the node: every pod of the Deployment gets its own network n
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
 from minikube_py.api import fields as f
 from minikube_py.api.fields import FieldError, FieldPath
 from minikube_py.api.names import (
+    namespaced_copy,
     selector_matches,
     validate_label_selector,
     validate_labels,
@@ -166,10 +166,7 @@ def check_replica_set(obj: Any) -> None:
 
 
 def _default_common(obj: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(obj)
-    meta = out.setdefault("metadata", {})
-    if isinstance(meta, dict) and not meta.get("namespace"):
-        meta["namespace"] = "default"
+    out = namespaced_copy(obj)
     spec = out.setdefault("spec", {})
     if isinstance(spec, dict):
         spec.setdefault("replicas", 1)

@@ -107,6 +107,32 @@ async def close_writer(writer: asyncio.StreamWriter) -> None:
         await writer.wait_closed()
 
 
+async def splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 inbox: asyncio.Queue[bytes | None], deliver: Send,
+                 half_close: Callable[[], bool] = lambda: False) -> None:
+    """Copy one forwarded connection both ways until the pod closes its end: the client's
+    bytes from ``inbox`` into the pod (``None``: the client is done; ``half_close()`` says
+    whether to pass that on as a TCP half-close), the pod's bytes to ``deliver``."""
+
+    async def upstream() -> None:  # client -> pod
+        with contextlib.suppress(OSError):  # the pod closed (or reset) its end
+            while (chunk := await inbox.get()) is not None:
+                writer.write(chunk)
+                await writer.drain()
+            if half_close() and writer.can_write_eof():
+                writer.write_eof()
+
+    up = asyncio.ensure_future(upstream())
+    try:
+        while chunk := await reader.read(CHUNK):  # pod -> client
+            await deliver(chunk)
+    except OSError:
+        pass
+    finally:
+        up.cancel()
+        await close_writer(writer)
+
+
 # -- SPDY (kubectl) -------------------------------------------------------------------------
 class _Pair:
     """The two streams of one forwarded connection, and what the client sent on the data one."""
@@ -236,23 +262,12 @@ class SpdySession:
         if pair.reset:  # kubectl gave up while we were connecting
             writer.close()
 
-        async def upstream() -> None:  # client -> pod
-            with contextlib.suppress(OSError):  # the pod closed (or reset) its end
-                while (chunk := await pair.inbox.get()) is not None:
-                    writer.write(chunk)
-                    await writer.drain()
-                if not pair.reset and writer.can_write_eof():
-                    writer.write_eof()
+        async def deliver(chunk: bytes) -> None:
+            await self.send(lambda c: c.data(pair.data_id, chunk))
 
-        up = asyncio.ensure_future(upstream())
         try:
-            while chunk := await reader.read(CHUNK):  # pod -> client
-                await self.send(lambda c: c.data(pair.data_id, chunk))
-        except OSError:
-            pass
+            await splice(reader, writer, pair.inbox, deliver, lambda: not pair.reset)
         finally:
-            up.cancel()
-            await close_writer(writer)
             self._by_stream.pop(pair.data_id, None)
         # The pod closed its end: FIN the data stream, then an empty error stream (= no error).
         if not pair.reset:
@@ -312,21 +327,10 @@ class ChannelSession:
             await self._send(bytes([2 * i + 1]) + str(e).encode())
             return
 
-        async def upstream() -> None:  # client -> pod
-            with contextlib.suppress(OSError):  # the pod closed its end
-                while (chunk := await self._inboxes[i].get()) is not None:
-                    writer.write(chunk)
-                    await writer.drain()
+        async def deliver(chunk: bytes) -> None:
+            await self._send(bytes([2 * i]) + chunk)
 
-        up = asyncio.ensure_future(upstream())
-        try:
-            while chunk := await reader.read(CHUNK):  # pod -> client
-                await self._send(bytes([2 * i]) + chunk)
-        except OSError:
-            pass
-        finally:
-            up.cancel()
-            await close_writer(writer)
+        await splice(reader, writer, self._inboxes[i], deliver)
 
     async def close(self) -> None:
         """The WebSocket is gone: drop every connection."""

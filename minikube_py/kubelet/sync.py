@@ -55,7 +55,6 @@ from minikube_py.kubelet.serviceaccount import TokenRequester, ensure_token_file
 from minikube_py.kubelet.status import pod_status
 from minikube_py.kubelet.volumes import (
     ConfigMapGetter,
-    VolumeError,
     setup_volumes,
     teardown_volumes,
 )
@@ -64,8 +63,8 @@ from runtime.images import ImageStore
 
 log = logging.getLogger(__name__)
 
-#: Seconds before trying again when the token for a pod could not be had.
-TOKEN_RETRY = 1.0
+#: Seconds before trying again when a pod's token or volumes could not be set up.
+MOUNT_RETRY = 1.0
 
 Pod = dict[str, Any]
 #: (pod, type, reason, message) -> records an Event about the pod
@@ -202,34 +201,23 @@ def _probe_results(ctx: NodeContext, uid: str, observed: ObservedPod) -> dict[st
     return results
 
 
-def _ensure_token(ctx: NodeContext, pod: Pod, actions: PodActions, observed: ObservedPod
-                  ) -> bool:
-    """Write or renew the pod's token files; on failure start nothing this time (upstream:
-    the pod waits in ContainerCreating until its kube-api-access volume can be set up)."""
-    if ctx.tokens is None or not wants_token(pod) or actions.kill_pod and not \
-            actions.create_sandbox:
-        return True
-    try:
-        ensure_token_files(ctx.config, pod, ctx.tokens, ctx.ca_file)
-        return True
-    except Exception as e:  # noqa: BLE001 - an API error: tell, and try again soon
-        ctx.events(pod, "Warning", "FailedMount",
-                   f'MountVolume.SetUp failed for volume "kube-api-access": {e}')
-        actions.init_container_to_start = None
-        actions.containers_to_start = []
-        return False
-
-
-def _ensure_volumes(ctx: NodeContext, pod: Pod, actions: PodActions
-                    ) -> dict[str, str] | None:
-    """The pod's volumes on the node (name -> path); None, and nothing started this time,
-    if one cannot be set up (a missing ConfigMap: retried, as upstream)."""
-    if not pod["spec"].get("volumes") or actions.kill_pod and not actions.create_sandbox:
+def _prepare_mounts(ctx: NodeContext, pod: Pod, actions: PodActions) -> dict[str, str] | None:
+    """The service account token files and the pod's volumes, before a container needs
+    them: volume name -> path on the node. On failure (an API error, a missing ConfigMap, a
+    hostPath of the wrong type) a FailedMount event, nothing started this time, and None:
+    the pod waits in ContainerCreating and is tried again, as upstream."""
+    if actions.kill_pod and not actions.create_sandbox:
         return {}
+    volume = "kube-api-access"
     try:
+        if ctx.tokens is not None and wants_token(pod):
+            ensure_token_files(ctx.config, pod, ctx.tokens, ctx.ca_file)
+        volume = ""
         return setup_volumes(ctx.config, pod, ctx.config_maps)
-    except (VolumeError, OSError) as e:
-        ctx.events(pod, "Warning", "FailedMount", str(e))
+    except Exception as e:  # noqa: BLE001 - told to the user, tried again soon
+        message = f'MountVolume.SetUp failed for volume "{volume}": {e}' if volume \
+            else str(e)
+        ctx.events(pod, "Warning", "FailedMount", message)
         actions.init_container_to_start = None
         actions.containers_to_start = []
         return None
@@ -279,9 +267,7 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
 
         # Step 4b: the service account token files and the pod's volumes, before a
         # container needs them.
-        token_failed = not _ensure_token(ctx, pod, actions, observed)
-        paths = _ensure_volumes(ctx, pod, actions)
-        token_failed = token_failed or paths is None
+        paths = _prepare_mounts(ctx, pod, actions)
 
         # Step 5: the next init container.
         if actions.init_container_to_start:
@@ -311,8 +297,8 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
     pids = [i.pid for inst in observed.containers.values() for i in inst[:1]
             if i.running and i.pid]
     resync = min(after.backing_off.values()) if after.backing_off else None
-    if token_failed:
-        resync = TOKEN_RETRY
+    if paths is None:
+        resync = MOUNT_RETRY
     now = time.time()
     for waiting in observed.waiting.values():  # flip ErrImagePull to ImagePullBackOff
         if waiting.fresh(now):
