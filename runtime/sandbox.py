@@ -11,11 +11,10 @@ Kernel objects, per pod:
 
 * a network namespace, ``/run/netns/<name>`` (``netns.ensure_netns``, so ``ip netns list``
   shows every pod);
-* an IPC and a UTS namespace, created by a short-lived child process (fork, unshare,
-  sethostname), bind-mounted from ``/proc/<child>/ns/{ipc,uts}`` onto the empty files
-  ``<sandbox_dir>/ns/ipc`` and ``<sandbox_dir>/ns/uts``. The child waits on a pipe until
-  both mounts exist, then exits; the mounts keep the namespaces alive. By hand, util-linux
-  does the same in one command::
+* an IPC and a UTS namespace, created by a short-lived thread (unshare, sethostname),
+  bind-mounted from ``/proc/self/task/<tid>/ns/{ipc,uts}`` onto the empty files
+  ``<sandbox_dir>/ns/ipc`` and ``<sandbox_dir>/ns/uts``; the thread then exits and the
+  mounts keep the namespaces alive. By hand, util-linux does the same in one command::
 
       touch DIR/ns/ipc DIR/ns/uts
       unshare --ipc=DIR/ns/ipc --uts=DIR/ns/uts hostname nginx-7d4b9
@@ -32,6 +31,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -71,49 +71,36 @@ def _is_pinned(path: str) -> bool:
 def unshare_ipc_uts(ipc_file: str, uts_file: str, hostname: str) -> None:
     """``unshare --ipc=IPC_FILE --uts=UTS_FILE hostname HOSTNAME``.
 
-    A child unshares new IPC and UTS namespaces and sets the hostname in its UTS namespace,
-    then reports on one pipe and waits on another; the parent bind-mounts the child's
-    namespace files and lets it go.
+    A short-lived thread unshares new IPC and UTS namespaces (unshare(2) moves only the
+    calling thread), sets the hostname in its UTS namespace, bind-mounts its own
+    ``/proc/self/task/<tid>/ns/{ipc,uts}`` onto the two files and exits. The mounts keep
+    the namespaces alive; the thread's ending takes nothing else with it.
+
+    Why a thread and not a forked child: this runs in a process with many threads (the API
+    server, controllers, kubelet). A forked child gets a copy of every lock another thread
+    held at that instant, such as the dynamic loader's, and can wait on it forever.
     """
     explain.record(["unshare", f"--ipc={ipc_file}", f"--uts={uts_file}", "hostname", hostname])
-    ready_r, ready_w = os.pipe()
-    go_r, go_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: only a few system calls, then _exit
-        status = 0
+    errors: list[BaseException] = []
+
+    def pin() -> None:
         try:
-            # Keep only our two pipe ends: a child forked at the same moment by another
-            # thread must not hold a copy of another child's pipe, or neither sees EOF.
-            low, high = sorted((ready_w, go_r))
-            os.closerange(3, low)
-            os.closerange(low + 1, high)
-            os.closerange(high + 1, 65536)
             syscalls.unshare(syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWUTS)
             socket.sethostname(hostname)
-            os.write(ready_w, b"ok")
-        except BaseException as e:  # noqa: BLE001 - reported to the parent
-            os.write(ready_w, f"error: {e}".encode()[:500])
-            status = 1
-        finally:
-            os.close(ready_w)
-            if status == 0:
-                os.read(go_r, 1)  # until the parent has mounted (or died: EOF)
-            os._exit(status)
-    os.close(ready_w)
-    os.close(go_r)
-    try:
-        answer = os.read(ready_r, 512).decode()
-        if answer != "ok":
-            raise OSError(errno.EPERM, answer or "child exited early")
-        with ExitStack() as undo:
-            for kind, target in (("ipc", ipc_file), ("uts", uts_file)):
-                syscalls.mount(f"/proc/{pid}/ns/{kind}", target, None, syscalls.MS_BIND)
-                undo.callback(syscalls.umount, target, syscalls.MNT_DETACH)
-            undo.pop_all()
-    finally:
-        os.close(ready_r)
-        os.close(go_w)  # lets the child exit
-        os.waitpid(pid, 0)
+            task = f"/proc/self/task/{threading.get_native_id()}/ns"
+            with ExitStack() as undo:
+                for kind, target in (("ipc", ipc_file), ("uts", uts_file)):
+                    syscalls.mount(f"{task}/{kind}", target, None, syscalls.MS_BIND)
+                    undo.callback(syscalls.umount, target, syscalls.MNT_DETACH)
+                undo.pop_all()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread below
+            errors.append(e)
+
+    thread = threading.Thread(target=pin, name=f"unshare-ipc-uts-{hostname}")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
 
 
 def umount_lazy(path: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import subprocess
@@ -96,6 +97,9 @@ def up(ctx: Context, detach: bool, api_port: int, kubelet_port: int, timeout: fl
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # `kill -USR1 PID` writes every thread's stack to the log (like a Go binary's SIGQUIT
+    # dump, but the cluster keeps running): the first thing to look at when something hangs.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     cluster.start()
     click.echo(f"minikube-py is up: API {cluster_config.api_url}, kubeconfig "
                f"{cluster_config.kubeconfig_path}", err=True)

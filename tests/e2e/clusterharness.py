@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -120,7 +121,7 @@ class TestCluster:
                 return last
             time.sleep(poll)
         raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n"
-                             + self.log_tail())
+                             + self.log_tail() + self.thread_dump())
 
     def running_pods(self, selector: str, count: int, timeout: float = 60.0
                      ) -> list[dict[str, Any]]:
@@ -131,6 +132,22 @@ class TestCluster:
                 c.get("ready") for c in p["status"].get("containerStatuses", []))]
             return ok if len(ok) == count == len(pods) else None
         return list(self.wait(f"{count} running pods {selector}", ready, timeout))
+
+    def thread_dump(self) -> str:
+        """Every thread's stack in the ``up`` process (SIGUSR1, see cluster_cmds.up), read
+        back from the log: where a cluster that stopped making progress is stuck."""
+        log_path = os.path.join(self.state, "minikube-py.log")
+        try:
+            with open(os.path.join(self.state, "up.pid")) as f:
+                pid = int(f.read())
+            start = os.path.getsize(log_path)
+            os.kill(pid, signal.SIGUSR1)
+            time.sleep(1.0)
+            with open(log_path) as f:
+                f.seek(start)
+                return "\n--- thread dump of the up process:\n" + f.read()
+        except (OSError, ValueError) as e:
+            return f"\n--- no thread dump: {e}"
 
     def log_tail(self, lines: int = 40) -> str:
         try:

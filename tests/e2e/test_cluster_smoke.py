@@ -21,6 +21,11 @@ def test_a_deployment_runs_pods_on_the_node(cluster: TestCluster):
     pods = cluster.running_pods("app=smoke", 2)
     assert all(p["status"]["podIP"].startswith(cluster.pod_cidr[:-4]) for p in pods)
     assert {p["spec"]["nodeName"] for p in pods} == {cluster.node_name}
+    # SIGUSR1 dumps every thread's stack into the log, and the cluster keeps running.
+    dump = cluster.thread_dump()
+    assert "Current thread" in dump or "Thread 0x" in dump, dump
+    assert "cluster_cmds.py" in dump and "kubelet" in dump, dump
+    cluster.client.request("GET", "/api/v1/namespaces/default/pods")
 
 
 def test_only_the_api_server_may_call_the_kubelet(cluster: TestCluster):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 
 import pytest
 
@@ -41,7 +42,12 @@ def test_the_uts_namespace_carries_the_pod_hostname(sandbox):
 
 def test_ipc_and_uts_are_new_namespaces_pinned_on_files_in_the_sandbox_dir(sandbox):
     sandbox_dir, name = sandbox
+    mine = {kind: os.stat(f"/proc/self/task/{threading.get_native_id()}/ns/{kind}").st_ino
+            for kind in ("ipc", "uts")}
     ns = create_sandbox_namespaces(sandbox_dir, name, "pod")
+    # The caller's own thread stays where it was: the unshare happened in another thread.
+    assert mine == {kind: os.stat(f"/proc/self/task/{threading.get_native_id()}/ns/{kind}")
+                    .st_ino for kind in ("ipc", "uts")}
     assert ns.ipc == f"{sandbox_dir}/ns/ipc" and ns.uts == f"{sandbox_dir}/ns/uts"
     assert os.stat(ns.ipc).st_ino != os.stat("/proc/self/ns/ipc").st_ino
     assert os.stat(ns.uts).st_ino != os.stat("/proc/self/ns/uts").st_ino
