@@ -21,6 +21,7 @@ import socket
 from dataclasses import dataclass, field
 
 from bridge import NetworkConfig
+from runtime.images import ImageStore
 
 DEFAULT_STATE_DIR = "/var/lib/minikube-py"
 
@@ -45,6 +46,9 @@ class NodeConfig:
     pod_pids_limit: int = 1024
     #: The image store; empty = ``<state_dir>/images``. Tests share one between nodes.
     image_store: str = ""
+    #: Pull Docker Hub names (``redis``) from Docker Hub when no built-in recipe makes them.
+    #: Names with a registry host (``localhost:5000/x``) are always pulled from that host.
+    docker_hub: bool = True
 
     @classmethod
     def from_env(cls) -> NodeConfig:
@@ -73,6 +77,10 @@ class NodeConfig:
     @property
     def images_dir(self) -> str:
         return self.image_store or os.path.join(self.state_dir, "images")
+
+    def open_image_store(self) -> ImageStore:
+        """The node's image store, pulling as the node's settings say."""
+        return ImageStore(self.images_dir, registries=True, docker_hub=self.docker_hub)
 
     def pod_dir(self, uid: str) -> str:
         return os.path.join(self.pods_dir, uid)

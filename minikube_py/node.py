@@ -27,7 +27,7 @@ from minikube_py.config import NodeConfig
 from minikube_py.errors import MinikubeError, ValidationError
 from minikube_py.kubelet.kubelet import wake_kubelet
 from minikube_py.kubelet.sync import read_status
-from runtime.images import ImageStore, can_provide
+from runtime.images import can_provide, parse_ref
 
 Pod = dict[str, Any]
 
@@ -113,16 +113,18 @@ def admit_pod(config: NodeConfig, obj: Pod) -> tuple[Pod, bool]:
 
 
 def _check_images(config: NodeConfig, pod: Pod) -> None:
-    store = ImageStore(config.images_dir)
+    store = config.open_image_store()
     errors = []
     spec = pod["spec"]
     for kind in ("initContainers", "containers"):
         for i, c in enumerate(spec.get(kind) or []):
-            if store.find_image(c["image"]) is None and not can_provide(c["image"]):
+            if (store.find_image(c["image"]) is None and not can_provide(c["image"])
+                    and not store.can_pull(parse_ref(c["image"]))):
                 errors.append(FieldError.invalid(
                     f"spec.{kind}[{i}].image", c["image"],
-                    "image not found in the local store and no built-in recipe for it "
-                    "(built in: busybox, nginx; or import one with `minikube-py image import`)"))
+                    "image not found in the local store, no built-in recipe for it, and "
+                    "Docker Hub pulls are off (built in: busybox, nginx; or import one with "
+                    "`minikube-py image import`)"))
     if errors:
         raise ValidationError("Pod", pod["metadata"]["name"], errors)
 

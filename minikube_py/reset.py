@@ -24,7 +24,6 @@ from minikube_py.kubelet.sources import append_event
 from minikube_py.kubelet.sync import NodeContext, kill_pod
 from minikube_py.proxy import delete_proxy_table, proxy_table
 from runtime.cgroups import detect_driver
-from runtime.images import ImageStore
 from runtime.mounts import unmount_under
 
 
@@ -43,7 +42,7 @@ def reset_node(config: NodeConfig, remove_images: bool = False,
     if nodelib.stop_kubelet(config):
         yield "stopped the kubelet"
     cgroups = detect_driver()
-    ctx = NodeContext(config=config, images=ImageStore(config.images_dir), cgroups=cgroups,
+    ctx = NodeContext(config=config, images=config.open_image_store(), cgroups=cgroups,
                       events=lambda pod, *a: append_event(config, pod, *a))
     for uid in node_pod_uids(config):
         name, namespace = _pod_name(config, uid)

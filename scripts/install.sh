@@ -26,6 +26,21 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   /usr/bin/python3 -m venv .venv
 fi
+# A real image registry (Docker's "distribution", Debian's docker-registry) for the tests and
+# the labs to push to and pull from. Only its binary is unpacked into .venv: installing the
+# package would also start a registry service on port 5000 of every interface.
+if [ ! -x .venv/bin/docker-registry ]; then
+  echo "==> docker-registry (unpacked into .venv/registry)"
+  work=$(mktemp -d)
+  chmod 755 "$work"  # apt downloads as the _apt user
+  (cd "$work" && { apt-get download -qq docker-registry 2>/dev/null \
+    || { apt-get update -qq && apt-get download -qq docker-registry; }; })
+  rm -rf .venv/registry
+  dpkg-deb -x "$work"/docker-registry_*.deb .venv/registry
+  ln -sf ../registry/usr/bin/docker-registry .venv/bin/docker-registry
+  rm -rf "$work"
+fi
+
 extra=""
 [ "${1:-}" = "--test" ] && extra="[test]"
 echo "==> pip install -e .${extra}"

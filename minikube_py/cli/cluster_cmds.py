@@ -26,6 +26,9 @@ NODE_OPTIONS = [
     click.option("--nft-table", default=None, help="nftables table (default minikube-py)."),
     click.option("--pod-pids-limit", default=None, type=int, help="Most processes per pod."),
     click.option("--image-store", default=None, help="Image store directory."),
+    click.option("--docker-hub/--no-docker-hub", default=None,
+                 help="Pull images named without a registry host from Docker Hub "
+                      "(default yes; busybox and nginx are built here either way)."),
     click.option("--node-name", default=None, help="This node's name (default: hostname)."),
 ]
 

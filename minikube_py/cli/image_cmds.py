@@ -11,7 +11,7 @@ from runtime.images import ImageStore
 
 
 def _store(ctx: Context) -> ImageStore:
-    return ImageStore(load_config(ctx.state_dir).images_dir)
+    return load_config(ctx.state_dir).open_image_store()
 
 
 @click.group()
@@ -31,9 +31,26 @@ def ls(ctx: Context) -> None:
 @click.argument("ref")
 @pass_context
 def pull(ctx: Context, ref: str) -> None:
-    """Get an image into the store (built-in recipes: busybox, nginx)."""
+    """Get an image into the store: a built-in recipe (busybox, nginx), else a registry.
+
+    REF names its registry (localhost:5000/lab/app:1) or is a Docker Hub name (redis:7).
+    """
     img = _store(ctx).ensure_image(ref, progress=lambda line: click.echo(f"  {line}", err=True))
     click.echo(f"{img.ref} {img.id}")
+
+
+@image.command("push")
+@click.argument("ref")
+@click.argument("destination", required=False)
+@pass_context
+def push(ctx: Context, ref: str, destination: str | None) -> None:
+    """Push image REF to a registry, as DESTINATION (default: REF itself).
+
+    For example: minikube-py image push busybox localhost:5000/lab/busybox:1
+    """
+    digest = _store(ctx).push(ref, destination or ref,
+                              progress=lambda line: click.echo(f"  {line}", err=True))
+    click.echo(f"{destination or ref} {digest}")
 
 
 @image.command("import")

@@ -52,6 +52,9 @@ def node() -> None:
 @click.option("--pod-pids-limit", default=None, type=int,
               help="Most processes per pod (first start; 1024).")
 @click.option("--image-store", default=None, help="Image store directory (first start).")
+@click.option("--docker-hub/--no-docker-hub", default=None,
+              help="Pull images named without a registry host from Docker Hub (first "
+                   "start; yes).")
 @pass_context
 def run(ctx: Context, filename: str, dry_run: bool, wait: bool, timeout: float,
         **overrides: Any) -> None:

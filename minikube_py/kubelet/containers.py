@@ -162,7 +162,8 @@ def start_container(
     labels = {
         "pod": meta["name"], "uid": uid, "container": name, "attempt": attempt,
         "hash": container_hash(container), "backoff_step": backoff_step,
-        "image": container["image"], "log_path": log_path,
+        "image": container["image"], "image_id": images.repo_digest(image) or image.id,
+        "log_path": log_path,
         "cgroup": container_cgroup(config, uid, name, attempt),
     }
     with open(os.path.join(bundle, "labels.json"), "w") as f:

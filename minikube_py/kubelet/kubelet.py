@@ -43,7 +43,6 @@ from minikube_py.kubelet.recovery import remove_orphans
 from minikube_py.kubelet.sources import ManifestSource, PodSource
 from minikube_py.kubelet.sync import NodeContext, Pod, kill_pod, read_status, sync_pod
 from runtime.cgroups import Resources, detect_driver
-from runtime.images import ImageStore
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class Kubelet:
         self.source: PodSource = source or ManifestSource(config)
         self.ctx = NodeContext(
             config=config,
-            images=ImageStore(config.images_dir),
+            images=config.open_image_store(),
             cgroups=detect_driver(),
             events=lambda pod, kind, reason, msg: self.source.record_event(pod, kind, reason,
                                                                            msg),

@@ -85,6 +85,7 @@ def observe_container(bundle: str, cgroups: CgroupDriver) -> ObservedContainer |
         status=state.status,
         spec_hash=labels.get("hash", ""),
         backoff_step=int(labels.get("backoff_step", 0)),
+        image_id=labels.get("image_id", ""),
         started_at=state.started_at,
         pid=state.pid,
     )

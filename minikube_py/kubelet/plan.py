@@ -54,6 +54,7 @@ class ObservedContainer:
     finished_at: float | None = None
     backoff_step: int = 0
     pid: int | None = None
+    image_id: str = ""  # the status's imageID: name@sha256:<repo digest>, or sha256:<id>
 
     @property
     def running(self) -> bool:

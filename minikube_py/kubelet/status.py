@@ -88,6 +88,7 @@ def container_status(
     latest = instances[0]
     status["restartCount"] = latest.attempt
     status["containerID"] = f"minikube://{name}-{latest.attempt}"
+    status["imageID"] = latest.image_id
     if len(instances) > 1 and instances[1].exited:
         status["lastState"] = {"terminated": _terminated(instances[1])}
     if latest.running:

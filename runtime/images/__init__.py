@@ -9,7 +9,8 @@ filesystem. This package is that image service for minikube-py:
   Cmd, Env, WorkingDir, User, ExposedPorts);
 * ``layers``   -- unpacking layer tarballs safely, layer digests;
 * ``store``    -- :class:`ImageStore`, the on-disk store (layout below);
-* ``builders`` -- built-in recipes for ``busybox`` and ``nginx`` (no registry pulls yet).
+* ``builders`` -- built-in recipes for ``busybox`` and ``nginx``;
+* ``registry`` -- pulls and pushes over the OCI distribution API (every other image).
 
 Layout of the store (default root ``/var/lib/minikube-py/images``), all readable with
 ``ls`` and ``cat``, and shaped like an OCI image so that registry pulls and multi-layer
@@ -20,6 +21,7 @@ images fit without changing it::
                                 name the layers, bottom first
     refs/<name>/<tag>           holds "sha256:<image ID>" (refs/busybox/latest,
                                 refs/registry.example/x/y/v1)
+    digests/<name>/<hex>        the same, for a pulled image's repo digest
     locks/, tmp/                flock files; builds in progress
 
 A container's root is then an overlay mount over the layer directories::

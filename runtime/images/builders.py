@@ -1,7 +1,7 @@
 """Built-in image recipes: busybox and nginx, made on this machine instead of pulled.
 
 A kubelet asks the runtime to *pull* each container's image (``ErrImagePull`` when that
-fails). We have no registry client yet, so :meth:`ImageStore.ensure_image` falls back to two
+fails). Before it asks a registry, :meth:`ImageStore.ensure_image` looks for one of two
 recipes that build the images the seed's examples use, from what Debian gives us:
 
 * ``busybox`` (any tag): one layer holding the host's static ``/bin/busybox`` (Debian's
@@ -208,9 +208,13 @@ def recipe_for(name: str) -> Recipe | None:
     return RECIPES.get(name)
 
 
-def not_found_message(ref: str) -> str:
-    return (f"failed to pull image {ref}: not found in the local store; minikube-py has no "
-            "registry client yet. Built-in images (any tag): busybox (from the host's "
-            "/bin/busybox) and nginx (Debian's nginx-light, built with mmdebstrap). Import "
-            "others with `minikube-py image import REF <directory or .tar/.tar.gz/.tar.xz>`, "
-            "e.g. a rootfs from `docker export` or `mmdebstrap`")
+def not_found_message(ref: str, pulls_off: str = "all") -> str:
+    """Why ``ref`` cannot be had, and the ways there are to get it."""
+    why = ("pulls from Docker Hub are off (`--docker-hub`)" if pulls_off == "docker_hub"
+           else "this image store does not pull from registries")
+    return (f"failed to pull image {ref}: not found in the local store, no built-in recipe, "
+            f"and {why}. Built-in images (any tag): busybox (from the host's /bin/busybox) "
+            "and nginx (Debian's nginx-light, built with mmdebstrap). Import others with "
+            "`minikube-py image import REF <directory or .tar/.tar.gz/.tar.xz>`, e.g. a rootfs "
+            "from `docker export` or `mmdebstrap`, or push them to a registry and name it: "
+            "`localhost:5000/NAME:TAG`")

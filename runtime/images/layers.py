@@ -12,7 +12,10 @@ member is checked before it is extracted:
 * the member's parent directory, resolved through symlinks already unpacked, stays inside
   the target (a ``lib -> /lib`` symlink followed by ``lib/x`` would write to the host);
 * hard links point at an earlier member inside the target;
-* device nodes are skipped: the container runtime mounts its own ``/dev``.
+* device nodes are skipped: the container runtime mounts its own ``/dev``;
+* whiteouts (``.wh.NAME``, ``.wh..wh..opq``: what a later layer deletes) become overlayfs
+  whiteouts (a 0/0 character device, the ``trusted.overlay.opaque`` xattr), so the overlay
+  mount hides the deleted files; :func:`write_layer_tar` turns them back for a push.
 
 See for yourself::
 
@@ -31,12 +34,19 @@ import shutil
 import stat
 import tarfile
 from collections.abc import Callable
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import explain
 from runtime.images.refs import ImageError
 
 CHUNK = 1 << 20
+#: A layer says "this path is deleted" with an empty file named ``.wh.<name>`` next to it,
+#: and "hide everything lower layers have in this directory" with ``<dir>/.wh..wh..opq``
+#: (the OCI image layer spec). overlayfs says the same with a 0/0 character device and the
+#: ``trusted.overlay.opaque`` xattr, which is what unpacking turns them into.
+WHITEOUT_PREFIX = ".wh."
+OPAQUE = ".wh..wh..opq"
+OVERLAY_OPAQUE = "trusted.overlay.opaque"
 
 
 def open_maybe_compressed(path: str) -> BinaryIO:
@@ -77,17 +87,44 @@ def digest_of_dir(root: str) -> str:
     ``tar --sort=name --numeric-owner --owner=0 ... -cf - -C root .`` style settings.
     """
     sink = _HashWriter()
-    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+    write_layer_tar(root, sink)
+    return "sha256:" + sink.hash.hexdigest()
+
+
+def write_layer_tar(root: str, out: Any) -> None:
+    """Write the layer directory ``root`` to ``out`` as an OCI layer tar (the one
+    :func:`digest_of_dir` hashes): overlayfs whiteouts become ``.wh.`` entries again."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for path in _sorted_walk(root):
             rel = os.path.relpath(path, root)
-            info = tar.gettarinfo(path, arcname="." if rel == "." else "./" + rel)
+            arcname = "." if rel == "." else "./" + rel
+            st = os.lstat(path)
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # a whiteout: "deleted here"
+                info = tarfile.TarInfo(_whiteout_name(arcname))
+                info.mtime = int(st.st_mtime)
+                tar.addfile(info)
+                continue
+            info = tar.gettarinfo(path, arcname=arcname)
             info.uname = info.gname = ""
             if info.isreg():
                 with open(path, "rb") as f:
                     tar.addfile(info, f)
             else:
                 tar.addfile(info)
-    return "sha256:" + sink.hash.hexdigest()
+            if info.isdir() and _is_opaque(path):  # "nothing below from lower layers"
+                tar.addfile(tarfile.TarInfo(os.path.join(arcname, OPAQUE)))
+
+
+def _whiteout_name(arcname: str) -> str:
+    head, tail = os.path.split(arcname)
+    return os.path.join(head, WHITEOUT_PREFIX + tail)
+
+
+def _is_opaque(path: str) -> bool:
+    try:
+        return os.getxattr(path, OVERLAY_OPAQUE, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
 
 
 def _sorted_walk(root: str) -> list[str]:
@@ -147,6 +184,10 @@ def tar_extract(source: str, dest: str) -> int:
                     directories.append(member)
                     continue
                 path = os.path.join(dest, name)
+                if os.path.basename(name).startswith(WHITEOUT_PREFIX):
+                    _make_whiteout(member, dest, path)
+                    count += 1
+                    continue
                 if os.path.lexists(path) and (not member.isdir() or os.path.islink(path)):
                     _remove(path)  # later members win, as with tar
                 # Directories get their mode and owner at the end (a 0555 directory must
@@ -163,6 +204,24 @@ def tar_extract(source: str, dest: str) -> int:
     except (OSError, tarfile.TarError, EOFError, lzma.LZMAError) as e:
         raise ImageError(f"failed to unpack layer {source}: {e}") from e
     return count
+
+
+def _make_whiteout(member: tarfile.TarInfo, dest: str, path: str) -> None:
+    """``.wh..wh..opq`` -> the opaque xattr on its directory; ``.wh.NAME`` -> a 0/0 character
+    device named NAME (``mknod NAME c 0 0``), overlayfs's own marks for the same things."""
+    parent, base = os.path.split(path)
+    os.makedirs(parent, exist_ok=True)
+    if base == OPAQUE:
+        explain.record(["setfattr", "-n", OVERLAY_OPAQUE, "-v", "y", parent])
+        os.setxattr(parent, OVERLAY_OPAQUE, b"y")
+        return
+    target = os.path.join(parent, base[len(WHITEOUT_PREFIX):])
+    if target == dest or not base[len(WHITEOUT_PREFIX):]:
+        raise ImageError(f"failed to unpack layer: whiteout {member.name!r} names nothing")
+    if os.path.lexists(target):
+        _remove(target)
+    explain.record(["mknod", target, "c", "0", "0"])
+    os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
 
 
 def _remove(path: str) -> None:

@@ -9,6 +9,8 @@ of object in its content store). The layout, under the store root
     configs/<hex>.json          an OCI image config; <hex> = sha256 of this file = image ID
     refs/<name>/<tag>           a text file holding the image ID, e.g.
                                 refs/busybox/latest, refs/registry.example/x/y/v1
+    digests/<name>/<hex>        the same for a pulled image's *repo digest* (the sha256
+                                of its manifest): what ``name@sha256:<hex>`` finds
     locks/                      flock(2) files: store.lock and one per reference being built
     tmp/                        work directories of builds in progress
 
@@ -24,8 +26,11 @@ See for yourself::
     jq .rootfs.diff_ids /var/lib/minikube-py/images/configs/<id>.json
     ls /var/lib/minikube-py/images/layers/<hex>/bin | head
 
-A registry pull fits later: fetch the manifest, then each layer blob (checking its digest),
-unpack it into ``tmp/`` and commit exactly as the built-in recipes do.
+A registry pull (``runtime.images.registry``) fetches the manifest, the config and each
+layer blob the store lacks (checking their digests), unpacks the layers into ``tmp/`` and
+commits them like a recipe's, keeping the registry's config byte for byte, so the image ID
+is the one the registry names. Whether a store may pull at all is the caller's choice
+(``registries=``, ``docker_hub=``): tests keep their stores off the network.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 
 import explain
-from runtime.images import builders
+from runtime.images import builders, registry
 from runtime.images.layers import cp_archive, digest_of_dir, sha256_of_stream, tar_extract
 from runtime.images.model import Image, ImageConfig, PendingLayer, oci_image_config
 from runtime.images.refs import ImageError, ImageNotFound, Reference, parse_ref
@@ -84,9 +89,14 @@ def rm_rf(path: str) -> None:
 class ImageStore:
     """Images on local disk; see the module docstring for the layout."""
 
-    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+    def __init__(self, root: str = DEFAULT_ROOT, *, registries: bool = False,
+                 docker_hub: bool = False) -> None:
         self.root = os.path.abspath(root)
-        for sub in ("layers", "configs", "refs", "locks", "tmp"):
+        #: May images be pulled from a registry a reference names (``host[:port]/name``)?
+        self.registries = registries
+        #: ... and Docker Hub names (``redis``) from Docker Hub, when no recipe makes them?
+        self.docker_hub = docker_hub
+        for sub in ("layers", "configs", "refs", "digests", "locks", "tmp"):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
 
     # -- paths and locks ------------------------------------------------------------------
@@ -143,10 +153,29 @@ class ImageStore:
                     found[f"{name}:{tag}"] = f.read().strip()
         return found
 
+    def _digest_path(self, name: str, digest: str) -> str:
+        return self._path("digests", name, digest.removeprefix("sha256:"))
+
+    def _digests(self) -> dict[str, str]:
+        """Every stored repo digest (``name@sha256:...``) -> image ID."""
+        found: dict[str, str] = {}
+        root = self._path("digests")
+        for dirpath, _dirs, files in os.walk(root):
+            for hexdigest in files:
+                if not hexdigest.startswith("."):
+                    with open(os.path.join(dirpath, hexdigest)) as f:
+                        found[f"{os.path.relpath(dirpath, root)}@sha256:{hexdigest}"] = \
+                            f.read().strip()
+        return found
+
     def find_image(self, ref: str) -> Image | None:
-        """The image a reference names, or None. ``name@sha256:<id>`` matches by image ID."""
+        """The image a reference names, or None. ``name@sha256:<hex>`` matches a pulled
+        image's repo digest, or else an image ID."""
         reference = parse_ref(ref)
         if reference.digest:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                with open(self._digest_path(reference.name, reference.digest)) as f:
+                    return self._load(str(reference), f.read().strip())
             for stored, image_id in self._refs().items():
                 if stored.rsplit(":", 1)[0] == reference.name and image_id == reference.digest:
                     return self._load(str(reference), image_id)
@@ -158,6 +187,15 @@ class ImageStore:
             return None
         return self._load(str(reference), image_id)
 
+    def repo_digest(self, image: Image) -> str | None:
+        """``name@sha256:<manifest digest>`` of a pulled image (what a pod's status shows as
+        its ``imageID``); None for an image built or imported here."""
+        name = parse_ref(image.ref).name
+        for digest, image_id in sorted(self._digests().items()):
+            if digest.rsplit("@", 1)[0] == name and image_id == image.id:
+                return digest
+        return None
+
     def list_images(self) -> list[Image]:
         """Every tagged image, sorted by reference."""
         images = (self._load(ref, image_id) for ref, image_id in sorted(self._refs().items()))
@@ -166,36 +204,60 @@ class ImageStore:
     # -- writing --------------------------------------------------------------------------
     def commit(self, reference: Reference, layers: list[PendingLayer],
                config: ImageConfig) -> Image:
-        """Move pending layers into ``layers/``, write the config, then point the ref at it."""
-        if reference.digest:
-            raise ImageError(f"failed to tag image {reference}: cannot store a digest "
-                             "reference, use name:tag")
+        """Store a recipe's layers under an image config made from ``config``."""
         doc = oci_image_config(config, [p.diff_id for p in layers],
                                [p.created_by for p in layers])
-        data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+        return self.commit_config(reference, layers,
+                                  (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+
+    def commit_config(self, reference: Reference, layers: list[PendingLayer],
+                      data: bytes, repo_digest: str | None = None) -> Image:
+        """Move pending layers into ``layers/``, write the config bytes, then point the ref
+        (and a pulled image's repo digest) at them. A pending layer with no path is one the
+        store already holds."""
+        if reference.digest and reference.digest != repo_digest:
+            raise ImageError(f"failed to tag image {reference}: cannot store a digest "
+                             "reference, use name:tag")
         hexdigest = hashlib.sha256(data).hexdigest()
         ref_path = self._ref_path(reference)
         with self._lock("store"):
             for pending in layers:
                 target = self._path("layers", pending.diff_id.removeprefix("sha256:"))
                 if os.path.isdir(target):
-                    rm_rf(pending.path)  # same content already stored
+                    if pending.path:
+                        rm_rf(pending.path)  # same content already stored
+                elif not pending.path:
+                    raise ImageError(f"failed to store image {reference}: layer "
+                                     f"{pending.diff_id} was removed meanwhile; try again")
                 else:
                     explain.record(["mv", pending.path, target])
                     os.chmod(pending.path, os.stat(pending.path).st_mode | 0o555)
                     os.rename(pending.path, target)
             _write_atomic(self._path("configs", hexdigest + ".json"), data)
-            if os.path.isdir(ref_path):
+            if repo_digest:
+                digest_path = self._digest_path(reference.name, repo_digest)
+                os.makedirs(os.path.dirname(digest_path), exist_ok=True)
+                _write_atomic(digest_path, f"sha256:{hexdigest}\n".encode())
+            if reference.digest:
+                ref_path = ""  # pulled by digest: no tag to write
+            elif os.path.isdir(ref_path):
                 raise ImageError(f"failed to tag image {reference}: {ref_path} is a directory "
                                  "(a longer image name uses it)")
-            os.makedirs(os.path.dirname(ref_path), exist_ok=True)
-            explain.record(f"echo sha256:{hexdigest} > {ref_path}")
-            _write_atomic(ref_path, f"sha256:{hexdigest}\n".encode())
+            if ref_path:
+                os.makedirs(os.path.dirname(ref_path), exist_ok=True)
+                explain.record(f"echo sha256:{hexdigest} > {ref_path}")
+                _write_atomic(ref_path, f"sha256:{hexdigest}\n".encode())
         log.info("Stored image ref=%s id=sha256:%s layers=%d", reference, hexdigest[:12],
                  len(layers))
         image = self._load(str(reference), hexdigest)
-        assert image is not None
+        if image is None:
+            raise ImageError(f"failed to store image {reference}: its config does not name "
+                             "its layers")
         return image
+
+    def can_pull(self, reference: Reference) -> bool:
+        """Would :meth:`ensure_image` try a registry for this reference?"""
+        return self.registries if reference.domain else self.docker_hub
 
     def ensure_image(self, ref: str, progress: Progress | None = None) -> Image:
         """Return the image, building it with a built-in recipe if it is not stored yet.
@@ -213,10 +275,14 @@ class ImageStore:
         with self._lock("build-" + str(reference)):
             if (image := self.find_image(str(reference))) is not None:
                 return image
-            # Step 3: a recipe, or the error a kubelet shows as ErrImagePull.
+            # Step 3: a recipe, a registry, or the error a kubelet shows as ErrImagePull.
             recipe = None if reference.digest else builders.recipe_for(reference.name)
+            if recipe is None and self.can_pull(reference):
+                return self._pull(reference, report)
             if recipe is None:
-                raise ImageNotFound(builders.not_found_message(str(reference)))
+                raise ImageNotFound(builders.not_found_message(
+                    str(reference), pulls_off="docker_hub" if not reference.domain
+                    and self.registries else "all"))
             # Step 4: build in tmp/ (removed even on failure).
             with self.workdir("build") as work:
                 try:
@@ -225,6 +291,42 @@ class ImageStore:
                     raise ImageError(f"failed to build image {reference}: {e}") from e
                 # Step 5: commit.
                 return self.commit(reference, layers, config)
+
+    def _pull(self, reference: Reference, report: Progress) -> Image:
+        """Pull from the registry into a work directory, then commit (caller holds the
+        reference's lock)."""
+        def have_layer(diff_id: str) -> bool:
+            return os.path.isdir(self._path("layers", diff_id.removeprefix("sha256:")))
+
+        with self.workdir("pull") as work:
+            try:
+                config, layers, digest = registry.pull(reference, work, have_layer, report)
+            except ImageError as e:
+                raise type(e)(f"failed to pull image {reference}: {e}") from e
+            except OSError as e:
+                raise ImageError(f"failed to pull image {reference}: {e}") from e
+            return self.commit_config(reference, layers, config, repo_digest=digest)
+
+    def push(self, ref: str, destination: str, progress: Progress | None = None) -> str:
+        """Push a stored (or built-in) image to the registry ``destination`` names; its
+        manifest digest."""
+        report = progress or (lambda line: log.info("Image push progress: %s", line))
+        image = self.find_image(ref)
+        if image is None and parse_ref(ref).tag and builders.recipe_for(parse_ref(ref).name):
+            image = self.ensure_image(ref, report)  # a built-in image not built yet
+        if image is None:
+            raise ImageNotFound(f"failed to push image {ref}: not in the local store")
+        target = parse_ref(destination)
+        with open(self._path("configs", image.id.removeprefix("sha256:") + ".json"),
+                  "rb") as f:
+            config = f.read()
+        with self.workdir("push") as work:
+            try:
+                digest, _ = registry.push(config, image.layers, target, work, report)
+            except ImageError as e:
+                raise ImageError(f"failed to push image {target}: {e}") from e
+        log.info("Pushed image ref=%s to=%s digest=%s", image.ref, target, digest)
+        return digest
 
     def import_rootfs(self, ref: str, source: str, config: ImageConfig | None = None) -> Image:
         """Store a root filesystem (a directory, or a tar / tar.gz / tar.xz) as a one-layer image.
@@ -249,20 +351,29 @@ class ImageStore:
             return self.commit(reference, [pending], config or ImageConfig())
 
     def delete_image(self, ref: str) -> None:
-        """Remove the reference; configs and layers no other reference uses go too."""
+        """Remove the reference; configs and layers no other reference uses go too.
+
+        ``name@sha256:<hex>`` removes that repo digest, or every tag of the name holding that
+        image ID; removing a tag also drops the repo digests of that name and image.
+        """
         reference = parse_ref(ref)
         with self._lock("store"):
-            if reference.digest:  # every tag of that name pointing at that image ID
-                doomed = [parse_ref(r) for r, image_id in self._refs().items()
-                          if r.rsplit(":", 1)[0] == reference.name
-                          and image_id == reference.digest]
+            tags = self._refs()
+            if reference.digest:
+                found = self.find_image(str(reference))
+                image_ids = {found.id} if found else set()
             else:
-                doomed = [reference] if os.path.isfile(self._ref_path(reference)) else []
-            for each in doomed:
-                ref_path = self._ref_path(each)
-                explain.record(["rm", "-f", ref_path])
+                image_ids = {tags[str(reference)]} if str(reference) in tags else set()
+            doomed = [self._ref_path(parse_ref(r)) for r, image_id in tags.items()
+                      if r.rsplit(":", 1)[0] == reference.name and image_id in image_ids
+                      and (reference.digest or r == str(reference))]
+            doomed += [self._digest_path(reference.name, d.rsplit("@", 1)[1])
+                       for d, image_id in self._digests().items()
+                       if d.rsplit("@", 1)[0] == reference.name and image_id in image_ids]
+            for path in doomed:
+                explain.record(["rm", "-f", path])
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(ref_path)
+                    os.unlink(path)
             if doomed:
                 self._remove_unused()
 
@@ -270,7 +381,7 @@ class ImageStore:
         """Garbage-collect configs and layers no reference reaches (caller holds store.lock)."""
         live_configs: set[str] = set()
         live_layers: set[str] = set()
-        for image_id in self._refs().values():
+        for image_id in [*self._refs().values(), *self._digests().values()]:
             hexdigest = image_id.removeprefix("sha256:")
             live_configs.add(hexdigest + ".json")
             with contextlib.suppress(FileNotFoundError, ValueError, KeyError):

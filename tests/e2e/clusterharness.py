@@ -79,7 +79,7 @@ class TestCluster:
             "--prefix", n.prefix, "--cgroup-parent", n.cgroup_parent, "--nft-table",
             n.nft_table, "--log-dir", os.path.join(self.tmp, "logs"), "--image-store",
             self.image_store, "--node-name", self.node_name, "--pod-pids-limit", "512",
-            *extra, timeout=180)
+            "--no-docker-hub", *extra, timeout=180)
 
     def mk(self, *args: str, check: bool = True, timeout: float = 120,
            input: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -79,6 +79,7 @@ class Renames:
     state_dir: str
     log_dir: str
     up_args: str = ""   # appended to ``minikube-py up`` (free ports)
+    registry_port: int = 5000  # a lab's registry on 127.0.0.1 (lab 4): a free port
 
     def apply(self, text: str) -> str:
         text = text.replace("minikube-py-proxy", f"{self.nft_table}-proxy")
@@ -87,6 +88,7 @@ class Renames:
         text = text.replace("10.244.0.", self.subnet_prefix)
         text = text.replace("/var/lib/minikube-py", self.state_dir)
         text = text.replace("/var/log/pods", self.log_dir)
+        text = text.replace("127.0.0.1:5000", f"127.0.0.1:{self.registry_port}")
         if self.up_args:
             text = re.sub(r"\bminikube-py up\b", f"minikube-py up {self.up_args}", text)
         return text
@@ -161,13 +163,15 @@ class LabSession:
             time.sleep(0.5)
 
     def close(self) -> None:
-        """Leave the shell; kill its process group if it does not leave."""
+        """Leave the shell, then kill its process group: what a lab left running in the
+        background (a registry, a port-forward) if it failed before its own ``kill``."""
         try:
             self._send("exit\n")
             self.proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=10)
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the group bash led (its own session)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=10)

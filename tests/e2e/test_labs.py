@@ -25,7 +25,7 @@ from tests.e2e.labrunner import LabSession, Renames, check_safe, parse_lab
 
 LABS = os.path.join(ROOT, "docs", "labs")
 LAB_FILES = ["01-a-pod-by-hand.md", "02-a-service-in-nftables.md",
-             "03-a-pod-talks-to-the-api-server.md"]
+             "03-a-pod-talks-to-the-api-server.md", "04-an-image-through-a-registry.md"]
 
 
 def read_lab(name: str) -> str:
@@ -68,7 +68,8 @@ def lab(tmp_path: Any, test_names: Any, e2e_image_store: str) -> Iterator[LabEnv
     renames = Renames(bridge=test_names.bridge, prefix=test_names.prefix,
                       subnet_prefix=f"10.250.{third}.", nft_table=test_names.nft_table,
                       state_dir=state, log_dir=logs,
-                      up_args=f"--api-port {free_port()} --kubelet-port {free_port()}")
+                      up_args=f"--api-port {free_port()} --kubelet-port {free_port()} "
+                              "--no-docker-hub", registry_port=free_port())
     session = LabSession(env, ROOT)
     lab_env = LabEnv(session, renames, env)
     try:
@@ -135,3 +136,9 @@ def test_lab_02_a_service_in_nftables_runs_as_written(lab: LabEnv) -> None:
 @pytest.mark.e2e
 def test_lab_03_a_pod_talks_to_the_api_server_runs_as_written(lab: LabEnv) -> None:
     lab.run_lab("03-a-pod-talks-to-the-api-server.md")
+
+
+@pytest.mark.root
+@pytest.mark.e2e
+def test_lab_04_an_image_through_a_registry_runs_as_written(lab: LabEnv) -> None:
+    lab.run_lab("04-an-image-through-a-registry.md")

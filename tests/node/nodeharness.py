@@ -34,7 +34,7 @@ class TestNode:
             "--bridge", names.bridge, "--pod-cidr", self.pod_cidr, "--prefix", names.prefix,
             "--cgroup-parent", names.cgroup_parent, "--log-dir", self.logs,
             "--nft-table", names.nft_table, "--image-store", image_store,
-            "--pod-pids-limit", str(pids_limit),
+            "--pod-pids-limit", str(pids_limit), "--no-docker-hub",
         ]
         self.tmp = tmp_path
 

@@ -1,0 +1,435 @@
+"""Registry pulls and pushes over the OCI distribution API, as ``docker pull``/``push`` do.
+
+Kubernetes concept: before it creates a container the kubelet asks the runtime to *pull* the
+image (CRI ``PullImage``); containerd then talks HTTP to the registry the reference names.
+Every object in a registry is addressed by the sha256 of its bytes, so the client checks
+each one it receives. The whole conversation, for ``127.0.0.1:5000/lab/busybox:1`` (try it
+with curl against any registry)::
+
+    GET /v2/                                -> 200, or 401 with
+                                               WWW-Authenticate: Bearer realm=R,service=S
+    GET R?service=S&scope=repository:lab/busybox:pull
+                                            -> {"token": "..."}, sent as
+                                               "Authorization: Bearer ..." from then on
+    GET /v2/lab/busybox/manifests/1         Accept: the four manifest media types below
+        an *index* (one manifest per platform): pick linux/<our arch>, GET it by digest
+        a *manifest*: the config's and each layer's digest, size and media type
+    GET /v2/lab/busybox/blobs/sha256:C      the image config; C is the image ID
+    GET /v2/lab/busybox/blobs/sha256:L      a layer: a tar, usually gzipped; Docker Hub
+                                            answers with a redirect to its CDN
+
+A push runs the same conversation backwards: ``HEAD`` each blob (skip what is there),
+``POST /v2/<name>/blobs/uploads/`` for an upload URL, ``PUT <url>?digest=sha256:...`` with
+the bytes, and last ``PUT /v2/<name>/manifests/<tag>``.
+
+Where an image comes from: a name with a registry host (``registry.example/x``,
+``localhost:5000/x``) from that host; a Docker Hub name (``redis``, ``bitnami/redis``) from
+``registry-1.docker.io``, under ``library/`` for official images. Like the Docker daemon,
+we speak plain HTTP to a registry on ``localhost`` or a loopback address and HTTPS to every
+other. Credentials (``imagePullSecrets``) are not supported: anonymous pulls only.
+
+See for yourself::
+
+    curl -s http://127.0.0.1:5000/v2/_catalog
+    curl -sI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \\
+        http://127.0.0.1:5000/v2/lab/busybox/manifests/1     # Docker-Content-Digest
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.client import HTTPResponse
+from typing import Any
+
+import explain
+from runtime.images.layers import CHUNK, sha256_of_stream, tar_extract, write_layer_tar
+from runtime.images.model import PendingLayer, host_architecture
+from runtime.images.refs import ImageError, ImageNotFound, Reference
+
+log = logging.getLogger(__name__)
+
+DOCKER_HUB = "registry-1.docker.io"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+#: Layers we can unpack: plain or gzipped tars, in OCI's and Docker's spelling.
+LAYER_TYPES = {OCI_LAYER_GZIP, "application/vnd.oci.image.layer.v1.tar",
+               "application/vnd.docker.image.rootfs.diff.tar.gzip",
+               "application/vnd.docker.image.rootfs.diff.tar"}
+INDEX_TYPES = {OCI_INDEX, DOCKER_LIST}
+MANIFEST_TYPES = {OCI_MANIFEST, DOCKER_MANIFEST}
+TIMEOUT = 30.0
+Progress = Callable[[str], None]
+
+
+class RegistryError(ImageError):
+    """The registry refused, failed, or sent something that is not what it should be."""
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """What a manifest says about one blob: its media type, digest and size."""
+
+    media_type: str
+    digest: str
+    size: int
+
+    @classmethod
+    def parse(cls, data: Any, where: str) -> Descriptor:
+        try:
+            digest, size = data["digest"], int(data["size"])
+            media_type = data.get("mediaType", "")
+        except (TypeError, KeyError, ValueError) as e:
+            raise RegistryError(f"{where}: not a descriptor ({e})") from e
+        if not isinstance(digest, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            raise RegistryError(f"{where}: unsupported digest {digest!r} (want sha256)")
+        return cls(media_type, digest, size)
+
+
+def registry_for(reference: Reference) -> tuple[str, str]:
+    """``(base URL, repository)`` for a reference: where ``/v2/<repository>/...`` lives."""
+    domain = reference.domain
+    if domain is None:
+        path = reference.name if "/" in reference.name else "library/" + reference.name
+        return f"https://{DOCKER_HUB}", path
+    scheme = "http" if is_local_registry(domain) else "https"
+    return f"{scheme}://{domain}", reference.name[len(domain) + 1:]
+
+
+def is_local_registry(domain: str) -> bool:
+    """``localhost[:port]`` or a loopback address: plain HTTP, as the Docker daemon allows."""
+    host = domain.rsplit(":", 1)[0] if domain.count(":") == 1 else domain
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Registry:
+    """One repository in one registry, over HTTP(S), with anonymous Bearer tokens."""
+
+    def __init__(self, base: str, repository: str, timeout: float = TIMEOUT) -> None:
+        self.base = base.rstrip("/")
+        self.repository = repository
+        self.timeout = timeout
+        self._token: str | None = None
+        self._opener = urllib.request.build_opener()
+
+    @classmethod
+    def for_reference(cls, reference: Reference) -> Registry:
+        return cls(*registry_for(reference))
+
+    @property
+    def where(self) -> str:
+        return f"{self.base}/v2/{self.repository}"
+
+    # -- HTTP ---------------------------------------------------------------------------
+    def request(self, method: str, url: str, *, data: bytes | Any = None,
+                headers: dict[str, str] | None = None, scope: str = "pull") -> HTTPResponse:
+        """Send one request; on a Bearer challenge fetch a token once and send it again.
+
+        The token goes in an *unredirected* header: a blob's redirect to a CDN must not
+        carry it (the CDN's signed URL refuses a second credential, and it is not theirs).
+        """
+        if not url.startswith(("http://", "https://")):
+            url = self.base + url
+        for attempt in (1, 2):
+            request = urllib.request.Request(url, data=data, method=method,
+                                             headers=headers or {})
+            if self._token:
+                request.add_unredirected_header("Authorization", f"Bearer {self._token}")
+            try:
+                return self._opener.open(request, timeout=self.timeout)  # type: ignore[no-any-return]
+            except urllib.error.HTTPError as e:
+                challenge = e.headers.get("WWW-Authenticate", "")
+                if e.code == 401 and attempt == 1 and challenge.lower().startswith("bearer "):
+                    e.close()
+                    self._token = self._fetch_token(challenge, scope)
+                    continue
+                raise RegistryError(self._describe(method, url, e)) from e
+            except (OSError, ValueError) as e:  # refused, DNS, TLS, timeout
+                raise RegistryError(f"{method} {url}: {e}") from e
+        raise AssertionError("unreachable")
+
+    def _fetch_token(self, challenge: str, scope: str) -> str:
+        """Ask the challenge's realm for an anonymous token (the Docker token protocol)."""
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        realm = params.get("realm")
+        if not realm:
+            raise RegistryError(f"{self.where}: a Bearer challenge without a realm: "
+                                f"{challenge!r}")
+        query = {"scope": f"repository:{self.repository}:{scope}"}
+        if "service" in params:
+            query["service"] = params["service"]
+        url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
+        explain.record(["curl", "-s", url])
+        try:
+            with self._opener.open(url, timeout=self.timeout) as answer:
+                body = json.load(answer)
+        except urllib.error.HTTPError as e:
+            raise RegistryError(self._describe("GET", url, e)) from e
+        except (OSError, ValueError) as e:
+            raise RegistryError(f"GET {url}: {e}") from e
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"GET {url}: the answer holds no token")
+        return token
+
+    @staticmethod
+    def _describe(method: str, url: str, error: urllib.error.HTTPError) -> str:
+        """``GET URL: 404 Not Found (MANIFEST_UNKNOWN: manifest unknown)``."""
+        detail = ""
+        try:
+            errors = json.loads(error.read(65536) or b"{}").get("errors") or []
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+        except (ValueError, AttributeError, OSError):
+            pass
+        finally:
+            error.close()
+        return f"{method} {url}: {error.code} {error.reason}" + (f" ({detail})" if detail
+                                                               else "")
+
+    # -- pulling ------------------------------------------------------------------------
+    def get_manifest(self, ref: str) -> tuple[str, bytes, str]:
+        """``(media type, bytes, digest)`` of the manifest or index a tag or digest names."""
+        url = f"/v2/{self.repository}/manifests/{ref}"
+        explain.record(["curl", "-s", "-H", f"Accept: {OCI_INDEX}", self.base + url])
+        accept = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
+        with self.request("GET", url, headers={"Accept": accept}) as answer:
+            body = answer.read(4 << 20)
+            media_type = answer.headers.get_content_type()
+        digest = _sha256(body)
+        if ref.startswith("sha256:") and digest != ref:
+            raise RegistryError(f"{self.where}/manifests/{ref}: the content's digest is "
+                                f"{digest}")
+        try:
+            doc = json.loads(body)
+        except ValueError as e:
+            raise RegistryError(f"{self.where}/manifests/{ref}: not JSON ({e})") from e
+        media_type = doc.get("mediaType") or media_type
+        return media_type, body, digest
+
+    def get_blob(self, descriptor: Descriptor, path: str) -> None:
+        """Download a blob to ``path``, checking its size and digest on the way."""
+        url = f"/v2/{self.repository}/blobs/{descriptor.digest}"
+        explain.record(["curl", "-sL", "-o", path, self.base + url])
+        h, size = hashlib.sha256(), 0
+        with self.request("GET", url) as answer, open(path, "wb") as out:
+            while chunk := answer.read(CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+                if size > descriptor.size:
+                    break
+                out.write(chunk)
+        got = "sha256:" + h.hexdigest()
+        if size != descriptor.size or got != descriptor.digest:
+            raise RegistryError(f"{self.where}/blobs/{descriptor.digest}: got {size} bytes "
+                                f"with digest {got}, the manifest says {descriptor.size}")
+
+    # -- pushing ------------------------------------------------------------------------
+    def has_blob(self, digest: str) -> bool:
+        try:
+            with self.request("HEAD", f"/v2/{self.repository}/blobs/{digest}",
+                              scope="pull,push"):
+                return True
+        except RegistryError as e:
+            if isinstance(e.__cause__, urllib.error.HTTPError) and e.__cause__.code == 404:
+                return False
+            raise
+
+    def put_blob(self, path: str, digest: str) -> None:
+        """Upload a blob in one piece (a *monolithic* upload): POST, then PUT the bytes."""
+        if self.has_blob(digest):
+            return
+        explain.record(["curl", "-s", "-X", "POST", f"{self.where}/blobs/uploads/"])
+        with self.request("POST", f"/v2/{self.repository}/blobs/uploads/", data=b"",
+                          scope="pull,push") as answer:
+            location = answer.headers.get("Location")
+        if not location:
+            raise RegistryError(f"POST {self.where}/blobs/uploads/: no upload Location")
+        url = urllib.parse.urljoin(self.base + "/", location)
+        url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"digest": digest})
+        explain.record(["curl", "-s", "-X", "PUT", "--data-binary", f"@{path}", url])
+        with open(path, "rb") as f:
+            headers = {"Content-Type": "application/octet-stream",
+                       "Content-Length": str(os.fstat(f.fileno()).st_size)}
+            self.request("PUT", url, data=f, headers=headers, scope="pull,push").close()
+
+    def put_manifest(self, tag: str, media_type: str, body: bytes) -> None:
+        url = f"/v2/{self.repository}/manifests/{tag}"
+        explain.record(["curl", "-s", "-X", "PUT", "-H", f"Content-Type: {media_type}",
+                        "--data-binary", "@manifest.json", self.base + url])
+        self.request("PUT", url, data=body, headers={"Content-Type": media_type},
+                     scope="pull,push").close()
+
+
+class _HashingWriter:
+    """Writes through to ``out`` and hashes what passes: a blob's digest as it is made."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        return int(self.out.write(data))
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
+
+
+# -- an image from a registry -----------------------------------------------------------------
+def _platform_manifest(registry: Registry, index: dict[str, Any], ref: str) -> str:
+    """The digest of the index's manifest for linux on this machine's architecture."""
+    arch = host_architecture()
+    offered = []
+    for item in index.get("manifests") or []:
+        platform = item.get("platform") or {}
+        offered.append(f"{platform.get('os')}/{platform.get('architecture')}")
+        if platform.get("os") == "linux" and platform.get("architecture") == arch:
+            return Descriptor.parse(item, f"{registry.where}/manifests/{ref}").digest
+    raise RegistryError(f"{registry.where}/manifests/{ref}: no image for linux/{arch} "
+                        f"(the index offers {', '.join(offered) or 'nothing'})")
+
+
+def resolve(registry: Registry, reference: Reference) -> tuple[dict[str, Any], str]:
+    """The image manifest for this machine, and its digest (an index is followed once)."""
+    ref = reference.digest or reference.tag or "latest"
+    media_type, body, digest = registry.get_manifest(ref)
+    if media_type in INDEX_TYPES:
+        media_type, body, digest = registry.get_manifest(
+            _platform_manifest(registry, json.loads(body), ref))
+    if media_type not in MANIFEST_TYPES:
+        raise RegistryError(f"{registry.where}/manifests/{ref}: unsupported manifest type "
+                            f"{media_type!r} (want {OCI_MANIFEST} or {DOCKER_MANIFEST})")
+    return json.loads(body), digest
+
+
+def pull(reference: Reference, work: str, have_layer: Callable[[str], bool],
+         report: Progress) -> tuple[bytes, list[PendingLayer], str]:
+    """Fetch an image into ``work``: ``(config bytes, layers, manifest digest)``, ready for
+    the store.
+
+    Steps: 1. resolve the reference to this machine's manifest; 2. fetch the config (its
+    digest is the image ID); 3. fetch and unpack each layer the store lacks, checking both
+    its digest and its diff_id against the config.
+    """
+    registry = Registry.for_reference(reference)
+    try:
+        # Step 1: the manifest.
+        manifest, manifest_digest = resolve(registry, reference)
+    except RegistryError as e:
+        cause = e.__cause__
+        if isinstance(cause, urllib.error.HTTPError) and cause.code in (401, 403, 404):
+            raise ImageNotFound(f"failed to resolve reference {registry.where}:"
+                                f"{reference.digest or reference.tag}: {e}") from e
+        raise
+    report(f"manifest {manifest_digest} from {registry.where}")
+    # Step 2: the config.
+    config_desc = Descriptor.parse(manifest.get("config"), f"{registry.where} config")
+    config_path = os.path.join(work, "config.json")
+    registry.get_blob(config_desc, config_path)
+    with open(config_path, "rb") as f:
+        config_bytes = f.read()
+    try:
+        diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise RegistryError(f"{registry.where} config {config_desc.digest}: no "
+                            f"rootfs.diff_ids ({e})") from e
+    layers = [Descriptor.parse(d, f"{registry.where} layer") for d in
+              manifest.get("layers") or []]
+    if len(layers) != len(diff_ids):
+        raise RegistryError(f"{registry.where}: the manifest has {len(layers)} layers, the "
+                            f"config {len(diff_ids)} diff_ids")
+    # Step 3: the layers.
+    pending = []
+    for i, (layer, diff_id) in enumerate(zip(layers, diff_ids, strict=True), 1):
+        if layer.media_type and layer.media_type not in LAYER_TYPES:
+            raise RegistryError(f"{registry.where} layer {layer.digest}: unsupported media "
+                                f"type {layer.media_type!r} (zstd and foreign layers are not)")
+        if have_layer(diff_id):  # shared with an image we have: no download
+            report(f"layer {i}/{len(layers)} {diff_id[:19]} already present")
+            pending.append(PendingLayer(diff_id, "", f"pulled {layer.digest}"))
+            continue
+        target = os.path.join(work, f"layer{i}")
+        os.mkdir(target)
+        blob = os.path.join(work, f"layer{i}.blob")
+        report(f"layer {i}/{len(layers)} {layer.digest[:19]} ({layer.size} bytes)")
+        registry.get_blob(layer, blob)
+        if sha256_of_stream(blob) != diff_id:
+            raise RegistryError(f"{registry.where} layer {layer.digest}: its content does "
+                                f"not match diff_id {diff_id} of the config")
+        tar_extract(blob, target)
+        os.unlink(blob)
+        pending.append(PendingLayer(diff_id, target, f"pulled {layer.digest}"))
+    return config_bytes, pending, manifest_digest
+
+
+def push(config_bytes: bytes, layer_dirs: list[str], destination: Reference, work: str,
+         report: Progress) -> tuple[str, bytes]:
+    """Push an image from the store: ``(manifest digest, config bytes as pushed)``.
+
+    Each layer directory is written as a gzipped tar; where its tar's sha256 differs from the
+    stored diff_id (a layer unpacked from someone else's tar), the pushed config carries the
+    new one, so the pushed image ID can differ from the local one.
+    """
+    if destination.digest:
+        raise ImageError(f"failed to push image {destination}: push to a tag, not a digest")
+    registry = Registry.for_reference(destination)
+    config = json.loads(config_bytes)
+    descriptors, diff_ids = [], []
+    for i, layer_dir in enumerate(layer_dirs, 1):
+        tar_path = os.path.join(work, f"layer{i}.tar.gz")
+        explain.record(f"tar --sort=name --numeric-owner -C {layer_dir} -c . | gzip -n "
+                       f"> {tar_path}")
+        with open(tar_path, "wb") as raw:
+            compressed = _HashingWriter(raw)
+            with gzip.GzipFile(fileobj=compressed, mode="wb", mtime=0) as gz:
+                uncompressed = _HashingWriter(gz)
+                write_layer_tar(layer_dir, uncompressed)
+        diff_ids.append(uncompressed.digest)
+        digest = compressed.digest
+        size = os.path.getsize(tar_path)
+        report(f"layer {i}/{len(layer_dirs)} {digest[:19]} ({size} bytes)")
+        registry.put_blob(tar_path, digest)
+        descriptors.append({"mediaType": OCI_LAYER_GZIP, "digest": digest, "size": size})
+    if diff_ids != config["rootfs"]["diff_ids"]:
+        config["rootfs"]["diff_ids"] = diff_ids
+        config_bytes = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
+    config_path = os.path.join(work, "config.json")
+    with open(config_path, "wb") as f:
+        f.write(config_bytes)
+    registry.put_blob(config_path, _sha256(config_bytes))
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": _sha256(config_bytes),
+                           "size": len(config_bytes)},
+                "layers": descriptors}
+    body = json.dumps(manifest, indent=2).encode()
+    registry.put_manifest(destination.tag or "latest", OCI_MANIFEST, body)
+    report(f"manifest {_sha256(body)} to {registry.where}:{destination.tag}")
+    return _sha256(body), config_bytes

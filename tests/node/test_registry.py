@@ -1,0 +1,370 @@
+"""Pushes and pulls through a real registry (Docker's distribution) on 127.0.0.1.
+
+What a learner checks by hand: an image pushed with ``minikube-py image push`` comes back by
+``image pull`` with the same files and the registry's image ID; a pod whose image names the
+registry runs; a later layer's whiteouts hide what lower layers hold; an index serves the
+image for this machine's architecture; a corrupted blob, an unknown tag or a registry that
+is not there are refused with a message saying which, and leave nothing in the store.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import http.server
+import io
+import json
+import os
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from runtime.images import ImageError, ImageNotFound, ImageStore, parse_ref
+from runtime.images import registry as reg
+from runtime.images.layers import write_layer_tar
+from runtime.images.model import host_architecture
+from tests.node.nodeharness import TestNode, busybox_pod
+from tests.registry import RunningRegistry, run_registry
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def registry(tmp_path) -> Iterator[RunningRegistry]:
+    with run_registry(str(tmp_path / "registry")) as running:
+        yield running
+
+
+@pytest.fixture
+def busybox_store(tmp_path) -> ImageStore:
+    store = ImageStore(str(tmp_path / "local"))
+    store.ensure_image("busybox")
+    return store
+
+
+def files_of(root: str) -> dict[str, bytes | str]:
+    """Every path under ``root`` -> its bytes (files) or link target (symlinks)."""
+    found: dict[str, bytes | str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root)
+            if os.path.islink(path):
+                found[rel] = os.readlink(path)
+            elif os.path.isfile(path):
+                with open(path, "rb") as f:
+                    found[rel] = f.read()
+    return found
+
+
+def test_a_pushed_image_pulls_back_with_the_same_files_and_the_registrys_id(
+        tmp_path, registry: RunningRegistry, busybox_store: ImageStore):
+    ref = f"{registry.host}/lab/busybox:1"
+    digest = busybox_store.push("busybox", ref)
+    assert digest.startswith("sha256:")
+
+    puller = ImageStore(str(tmp_path / "other"), registries=True)
+    lines: list[str] = []
+    image = puller.ensure_image(ref, progress=lines.append)
+    original = busybox_store.find_image("busybox")
+    assert original is not None
+    assert [files_of(p) for p in image.layers] == [files_of(p) for p in original.layers]
+    assert image.config == original.config
+    # The image ID is the digest of the config the registry holds, as containerd shows it.
+    _, manifest_bytes, manifest_digest = reg.Registry(registry.url, "lab/busybox") \
+        .get_manifest("1")
+    assert manifest_digest == digest
+    assert image.id == json.loads(manifest_bytes)["config"]["digest"]
+    assert any("manifest" in line for line in lines)
+    # A second pull finds it stored; a pull by digest names the same image.
+    assert puller.ensure_image(ref).id == image.id
+    assert ImageStore(str(tmp_path / "third"), registries=True).ensure_image(
+        f"{registry.host}/lab/busybox@{digest}").id == image.id
+
+
+def test_a_pod_whose_image_names_the_registry_runs(
+        node: TestNode, registry: RunningRegistry, busybox_store: ImageStore):
+    ref = f"{registry.host}/lab/hello:v1"
+    busybox_store.push("busybox", ref)
+    pod = busybox_pod("pulled", "echo pulled-and-running; exec sleep 1000",
+                      container={"image": ref})
+    node.run_pod(pod)
+    node.wait_for("pulled", lambda p: p["status"].get("phase") == "Running")
+    assert node.exec("pulled", "echo", "inside").stdout == "inside\n"
+    assert node.cli("node", "logs", "pulled").stdout == "pulled-and-running\n"
+    listed = node.cli("image", "ls").stdout
+    assert f"{registry.host}/lab/hello:v1" in listed
+
+
+# -- a hand-made image: whiteouts and an index ------------------------------------------
+def tar_blob(entries: list[tuple[str, bytes | None]]) -> tuple[bytes, str]:
+    """A gzipped layer tar of (name, content; None = directory), and its diff_id."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, content in entries:
+            info = tarfile.TarInfo(name)
+            if content is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(content), 0o644
+                tar.addfile(info, io.BytesIO(content))
+    data = raw.getvalue()
+    return gzip.compress(data, mtime=0), "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def push_raw_image(tmp_path, registry: RunningRegistry, repository: str, tag: str,
+                   base: ImageStore, extra_layers: list[bytes], extra_diff_ids: list[str],
+                   architecture: str | None = None) -> dict[str, Any]:
+    """Push busybox plus hand-made layers as one image; its manifest descriptor."""
+    client = reg.Registry(registry.url, repository)
+    image = base.find_image("busybox")
+    assert image is not None
+    layers, diff_ids = [], []
+    for i, layer_dir in enumerate(image.layers + [None] * len(extra_layers)):
+        if layer_dir is None:
+            blob = extra_layers[i - len(image.layers)]
+            diff_ids.append(extra_diff_ids[i - len(image.layers)])
+        else:
+            out = io.BytesIO()
+            write_layer_tar(layer_dir, out)
+            diff_ids.append(sha(out.getvalue()))
+            blob = gzip.compress(out.getvalue(), mtime=0)
+        path = str(tmp_path / f"blob-{sha(blob)[7:19]}")
+        with open(path, "wb") as f:
+            f.write(blob)
+        client.put_blob(path, sha(blob))
+        layers.append({"mediaType": reg.OCI_LAYER_GZIP, "digest": sha(blob),
+                       "size": len(blob)})
+    config = json.dumps({
+        "architecture": architecture or host_architecture(), "os": "linux",
+        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    path = str(tmp_path / "config.json")
+    with open(path, "wb") as f:
+        f.write(config)
+    client.put_blob(path, sha(config))
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": reg.OCI_MANIFEST,
+                           "config": {"mediaType": reg.OCI_CONFIG, "digest": sha(config),
+                                      "size": len(config)},
+                           "layers": layers}).encode()
+    client.put_manifest(tag, reg.OCI_MANIFEST, manifest)
+    return {"mediaType": reg.OCI_MANIFEST, "digest": sha(manifest), "size": len(manifest)}
+
+
+def test_whiteouts_of_a_later_layer_hide_what_lower_layers_hold(
+        tmp_path, node: TestNode, registry: RunningRegistry, busybox_store: ImageStore):
+    lower, lower_id = tar_blob([("etc/keep", b"kept\n"), ("etc/gone", b"deleted above\n"),
+                                ("opt", None), ("opt/old", None), ("opt/old/a", b"a\n")])
+    upper, upper_id = tar_blob([("etc/.wh.gone", b""), ("opt/old/.wh..wh..opq", b""),
+                                ("opt/old/b", b"b\n")])
+    push_raw_image(tmp_path, registry, "lab/layers", "1", busybox_store,
+                   [lower, upper], [lower_id, upper_id])
+    ref = f"{registry.host}/lab/layers:1"
+    pod = busybox_pod("layers", "exec sleep 1000", container={"image": ref})
+    node.run_pod(pod)
+    node.wait_for("layers", lambda p: p["status"].get("phase") == "Running")
+    assert node.exec("layers", "cat", "/etc/keep").stdout == "kept\n"
+    assert node.exec("layers", "ls", "/opt/old").stdout == "b\n"
+    gone = node.exec("layers", "cat", "/etc/gone", check=False)
+    assert gone.returncode != 0 and "No such file" in gone.stderr
+
+    # In the store the upper layer holds overlayfs's marks; a push writes them back as
+    # whiteout entries, the same bytes as the layer that was pulled.
+    store = ImageStore(node.first[node.first.index("--image-store") + 1])
+    image = store.find_image(ref)
+    assert image is not None
+    out = io.BytesIO()
+    write_layer_tar(image.layers[-1], out)
+    assert "./etc/.wh.gone" in tarfile.open(fileobj=io.BytesIO(out.getvalue())).getnames()
+    assert "./opt/old/.wh..wh..opq" in tarfile.open(
+        fileobj=io.BytesIO(out.getvalue())).getnames()
+
+
+def test_an_index_serves_this_machines_platform_or_says_what_it_offers(
+        tmp_path, registry: RunningRegistry, busybox_store: ImageStore):
+    ours = push_raw_image(tmp_path, registry, "lab/multi", "ours", busybox_store, [], [])
+    other_arch = "s390x" if host_architecture() != "s390x" else "riscv64"
+    theirs = push_raw_image(tmp_path, registry, "lab/multi", "theirs", busybox_store, [], [],
+                            architecture=other_arch)
+    client = reg.Registry(registry.url, "lab/multi")
+
+    def put_index(tag: str, entries: list[tuple[dict[str, Any], str]]) -> None:
+        index = {"schemaVersion": 2, "mediaType": reg.OCI_INDEX, "manifests": [
+            {**desc, "platform": {"os": "linux", "architecture": arch}}
+            for desc, arch in entries]}
+        client.put_manifest(tag, reg.OCI_INDEX, json.dumps(index).encode())
+
+    put_index("both", [(theirs, other_arch), (ours, host_architecture())])
+    put_index("foreign", [(theirs, other_arch)])
+    store = ImageStore(str(tmp_path / "store"), registries=True)
+    image = store.ensure_image(f"{registry.host}/lab/multi:both")
+    with open(os.path.join(store.root, "configs", image.id[7:] + ".json")) as f:
+        assert json.load(f)["architecture"] == host_architecture()
+    with pytest.raises(ImageError) as refused:
+        store.ensure_image(f"{registry.host}/lab/multi:foreign")
+    assert f"no image for linux/{host_architecture()} (the index offers " \
+           f"linux/{other_arch})" in str(refused.value)
+
+
+# -- failures ---------------------------------------------------------------------------
+def leftovers(store: ImageStore) -> list[str]:
+    return sorted(os.listdir(os.path.join(store.root, "tmp")))
+
+
+def test_pull_failures_say_what_failed_and_store_nothing(
+        tmp_path, registry: RunningRegistry, busybox_store: ImageStore):
+    store = ImageStore(str(tmp_path / "store"), registries=True)
+    with pytest.raises(ImageNotFound) as unknown:
+        store.ensure_image(f"{registry.host}/lab/nothing:1")
+    assert str(unknown.value).startswith(f"failed to pull image {registry.host}/lab/nothing:1:")
+    assert "404 Not Found" in str(unknown.value) and "unknown" in str(unknown.value)
+
+    # A registry that is not there (nothing listens on the port any more).
+    with run_registry(str(tmp_path / "gone")) as gone:
+        host = gone.host
+    with pytest.raises(ImageError) as refused:
+        store.ensure_image(f"{host}/lab/busybox:1")
+    assert "Connection refused" in str(refused.value)
+
+    # A blob whose bytes no longer match its digest: refused before it is unpacked.
+    ref = f"{registry.host}/lab/corrupt:1"
+    busybox_store.push("busybox", ref)
+    blobs = os.path.join(registry.data, "docker/registry/v2/blobs/sha256")
+    biggest = max((os.path.join(d, "data") for d in _blob_dirs(blobs)), key=os.path.getsize)
+    with open(biggest, "r+b") as f:
+        f.seek(1000)
+        f.write(b"\0" * 16)
+    with pytest.raises(ImageError) as corrupt:
+        store.ensure_image(ref)
+    assert "with digest sha256:" in str(corrupt.value) and "the manifest says" in \
+        str(corrupt.value)
+    assert store.list_images() == [] and leftovers(store) == []
+    assert os.listdir(os.path.join(store.root, "layers")) == []
+
+
+def _blob_dirs(root: str) -> list[str]:
+    return [os.path.join(root, a, b) for a in os.listdir(root)
+            for b in os.listdir(os.path.join(root, a))]
+
+
+def test_docker_hub_names_are_not_pulled_unless_the_store_may(tmp_path):
+    closed = ImageStore(str(tmp_path / "a"))
+    with pytest.raises(ImageNotFound) as off:
+        closed.ensure_image("127.0.0.1:1/lab/x:1")
+    assert "does not pull from registries" in str(off.value)
+    no_hub = ImageStore(str(tmp_path / "b"), registries=True)
+    with pytest.raises(ImageNotFound) as hub:
+        no_hub.ensure_image("redis:7")
+    assert "pulls from Docker Hub are off" in str(hub.value)
+    assert no_hub.can_pull(parse_ref("127.0.0.1:5000/x")) and not no_hub.can_pull(
+        parse_ref("redis"))
+    assert reg.registry_for(parse_ref("redis")) == (f"https://{reg.DOCKER_HUB}",
+                                                    "library/redis")
+    assert reg.registry_for(parse_ref("localhost:5000/a/b:1")) == ("http://localhost:5000",
+                                                                   "a/b")
+    assert reg.registry_for(parse_ref("registry.example/a")) == ("https://registry.example",
+                                                                 "a")
+
+
+# -- a registry that wants a token ------------------------------------------------------
+class TokenServer:
+    """The Docker token protocol's server side: ``GET /token?service=S&scope=...`` ->
+    an ES256 JWT whose ``x5c`` header carries a certificate the registry trusts."""
+
+    def __init__(self, tmp: str) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test token issuer")])
+        now = time.time()
+        import datetime
+
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(datetime.datetime.fromtimestamp(now - 60, datetime.timezone.utc))
+                .not_valid_after(datetime.datetime.fromtimestamp(now + 3600, datetime.timezone.utc))
+                .sign(self.key, hashes.SHA256()))
+        self.cert_der = cert.public_bytes(serialization.Encoding.DER)
+        self.bundle = os.path.join(tmp, "token-ca.pem")
+        os.makedirs(tmp, exist_ok=True)
+        with open(self.bundle, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        self.scopes: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server convention
+                from urllib.parse import parse_qs, urlparse
+
+                query = parse_qs(urlparse(self.path).query)
+                scope = query.get("scope", [""])[0]
+                server.scopes.append(scope)
+                body = json.dumps({"token": server.token(scope)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def token(self, scope: str) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        _, repository, actions = scope.split(":")
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "ES256",
+                  "x5c": [base64.b64encode(self.cert_der).decode()]}
+        claims = {"iss": "test-issuer", "sub": "", "aud": "test-registry", "iat": now,
+                  "nbf": now - 10, "exp": now + 300, "jti": os.urandom(8).hex(),
+                  "access": [{"type": "repository", "name": repository,
+                              "actions": actions.split(",")}]}
+        signing_input = (b64(json.dumps(header).encode()) + "." +
+                         b64(json.dumps(claims).encode()))
+        der = self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        return signing_input + "." + b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_registry_that_wants_a_bearer_token_gets_one_from_its_realm(
+        tmp_path, busybox_store: ImageStore):
+    tokens = TokenServer(str(tmp_path / "tokens"))
+    auth = (f"auth:\n  token:\n    realm: {tokens.url}\n    service: test-registry\n"
+            f"    issuer: test-issuer\n    rootcertbundle: {tokens.bundle}\n")
+    try:
+        with run_registry(str(tmp_path / "registry"), auth=auth) as registry:
+            ref = f"{registry.host}/lab/guarded:1"
+            busybox_store.push("busybox", ref)
+            assert "repository:lab/guarded:pull,push" in tokens.scopes
+            image = ImageStore(str(tmp_path / "store"), registries=True).ensure_image(ref)
+            assert image.ref == ref
+            assert tokens.scopes[-1] == "repository:lab/guarded:pull"
+    finally:
+        tokens.close()
