@@ -33,6 +33,7 @@ import os
 import shutil
 import stat
 import tarfile
+import zlib
 from collections.abc import Callable
 from typing import Any, BinaryIO, cast
 
@@ -157,8 +158,11 @@ def _check_member(member: tarfile.TarInfo, dest: str, source: str) -> str | None
         target = member.linkname
         while target.startswith("./"):
             target = target[2:]
-        resolved = os.path.realpath(os.path.join(dest, os.path.dirname(target)))
+        # The whole target, not just its directory: a hard link to an unpacked symlink
+        # would link (and later chown/chmod) whatever that symlink points at.
+        resolved = os.path.realpath(os.path.join(dest, target))
         if (os.path.isabs(target) or ".." in target.split("/")
+                or os.path.islink(os.path.join(dest, target))
                 or (resolved != dest and not resolved.startswith(dest + os.sep))):
             raise ImageError(f"failed to unpack layer {source}: hard link {member.name!r} "
                              f"points outside the target directory ({member.linkname!r})")
@@ -166,43 +170,73 @@ def _check_member(member: tarfile.TarInfo, dest: str, source: str) -> str | None
     return name
 
 
-def tar_extract(source: str, dest: str) -> int:
-    """``tar -xpf SOURCE --numeric-owner -C DEST``, checking every member; returns the count."""
+class _HashingReader:
+    """Reads through from ``raw`` and hashes what passes (the uncompressed tar's digest)."""
+
+    def __init__(self, raw: BinaryIO, into: Any) -> None:
+        self.raw, self.into = raw, into
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.into.update(data)
+        return data
+
+
+def tar_extract(source: str, dest: str, hash_into: Any = None) -> int:
+    """``tar -xpf SOURCE --numeric-owner -C DEST``, checking every member; returns the count.
+
+    ``hash_into`` (a hashlib object) receives the uncompressed bytes, all of them: the layer's
+    diff_id comes out of the same pass that unpacks it.
+    """
     explain.record(["tar", "-xpf", source, "--numeric-owner", "--exclude", "./dev/*",
                     "-C", dest])
     dest = os.path.realpath(dest)
     count = 0
     try:
-        with open_maybe_compressed(source) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
-            directories: list[tarfile.TarInfo] = []
-            for member in tar:
-                name = _check_member(member, dest, source)
-                if name is None:
-                    continue
-                member.name = name
-                if name == ".":  # the layer's root: only its mode and owner matter
-                    directories.append(member)
-                    continue
-                path = os.path.join(dest, name)
-                if os.path.basename(name).startswith(WHITEOUT_PREFIX):
-                    _make_whiteout(member, dest, path)
-                    count += 1
-                    continue
-                if os.path.lexists(path) and (not member.isdir() or os.path.islink(path)):
-                    _remove(path)  # later members win, as with tar
-                # Directories get their mode and owner at the end (a 0555 directory must
-                # still accept its children); the rest right away.
-                tar.extract(member, dest, set_attrs=not member.isdir(), numeric_owner=True)
-                if member.isdir():
-                    directories.append(member)
-                count += 1
-            for member in sorted(directories, key=lambda m: m.name, reverse=True):
-                path = os.path.join(dest, member.name)
-                tar.chown(member, path, numeric_owner=True)
-                tar.chmod(member, path)
-                tar.utime(member, path)
-    except (OSError, tarfile.TarError, EOFError, lzma.LZMAError) as e:
+        with open_maybe_compressed(source) as raw:
+            count = _extract_members(
+                _HashingReader(raw, hash_into) if hash_into is not None else raw, dest, source)
+            if hash_into is not None:  # the end-of-archive padding tarfile leaves unread
+                while data := raw.read(CHUNK):
+                    hash_into.update(data)
+    except (OSError, tarfile.TarError, EOFError, lzma.LZMAError, zlib.error) as e:
         raise ImageError(f"failed to unpack layer {source}: {e}") from e
+    return count
+
+
+def _extract_members(stream: Any, dest: str, source: str) -> int:
+    """Unpack each checked member of the tar stream into ``dest``; the count."""
+    count = 0
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        directories: list[tarfile.TarInfo] = []
+        for member in tar:
+            name = _check_member(member, dest, source)
+            if name is None:
+                continue
+            member.name = name
+            if name == ".":  # the layer's root: only its mode and owner matter
+                directories.append(member)
+                continue
+            path = os.path.join(dest, name)
+            if os.path.basename(name).startswith(WHITEOUT_PREFIX):
+                _make_whiteout(member, dest, path)
+                count += 1
+                continue
+            if os.path.lexists(path) and (not member.isdir() or os.path.islink(path)):
+                _remove(path)  # later members win, as with tar
+            # Directories get their mode and owner at the end (a 0555 directory must
+            # still accept its children); the rest right away.
+            tar.extract(member, dest, set_attrs=not member.isdir(), numeric_owner=True)
+            if member.isdir():
+                directories.append(member)
+            count += 1
+        for member in sorted(directories, key=lambda m: m.name, reverse=True):
+            path = os.path.join(dest, member.name)
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                continue  # replaced by a later member (a symlink, say): not ours to set
+            tar.chown(member, path, numeric_owner=True)
+            tar.chmod(member, path)
+            tar.utime(member, path)
     return count
 
 
@@ -215,9 +249,10 @@ def _make_whiteout(member: tarfile.TarInfo, dest: str, path: str) -> None:
         explain.record(["setfattr", "-n", OVERLAY_OPAQUE, "-v", "y", parent])
         os.setxattr(parent, OVERLAY_OPAQUE, b"y")
         return
-    target = os.path.join(parent, base[len(WHITEOUT_PREFIX):])
-    if target == dest or not base[len(WHITEOUT_PREFIX):]:
-        raise ImageError(f"failed to unpack layer: whiteout {member.name!r} names nothing")
+    hidden = base[len(WHITEOUT_PREFIX):]
+    if hidden in ("", ".", "..") or "/" in hidden:
+        raise ImageError(f"failed to unpack layer: whiteout {member.name!r} names no file")
+    target = os.path.join(parent, hidden)
     if os.path.lexists(target):
         _remove(target)
     explain.record(["mknod", target, "c", "0", "0"])

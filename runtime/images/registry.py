@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import ipaddress
 import json
 import logging
@@ -53,9 +54,9 @@ from http.client import HTTPResponse
 from typing import Any
 
 import explain
-from runtime.images.layers import CHUNK, sha256_of_stream, tar_extract, write_layer_tar
+from runtime.images.layers import CHUNK, tar_extract, write_layer_tar
 from runtime.images.model import PendingLayer, host_architecture
-from runtime.images.refs import ImageError, ImageNotFound, Reference
+from runtime.images.refs import DIGEST_RE, ImageError, ImageNotFound, Reference
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ LAYER_TYPES = {OCI_LAYER_GZIP, "application/vnd.oci.image.layer.v1.tar",
 INDEX_TYPES = {OCI_INDEX, DOCKER_LIST}
 MANIFEST_TYPES = {OCI_MANIFEST, DOCKER_MANIFEST}
 TIMEOUT = 30.0
+MAX_MANIFEST = 4 << 20  # the distribution registry's own limit for a manifest
 Progress = Callable[[str], None]
 
 
@@ -134,7 +136,10 @@ class Registry:
         self.repository = repository
         self.timeout = timeout
         self._token: str | None = None
-        self._opener = urllib.request.build_opener()
+        host = urllib.parse.urlsplit(self.base).netloc
+        # A registry on this machine is reached directly, never through an http_proxy.
+        self._opener = (urllib.request.build_opener(urllib.request.ProxyHandler({}))
+                        if is_local_registry(host) else urllib.request.build_opener())
 
     @classmethod
     def for_reference(cls, reference: Reference) -> Registry:
@@ -155,6 +160,8 @@ class Registry:
         if not url.startswith(("http://", "https://")):
             url = self.base + url
         for attempt in (1, 2):
+            if attempt == 2 and hasattr(data, "seek"):
+                data.seek(0)  # a file body the first try already read
             request = urllib.request.Request(url, data=data, method=method,
                                              headers=headers or {})
             if self._token:
@@ -168,17 +175,19 @@ class Registry:
                     self._token = self._fetch_token(challenge, scope)
                     continue
                 raise RegistryError(self._describe(method, url, e)) from e
-            except (OSError, ValueError) as e:  # refused, DNS, TLS, timeout
-                raise RegistryError(f"{method} {url}: {e}") from e
+            except (OSError, ValueError, http.client.HTTPException) as e:  # refused, DNS,
+                raise RegistryError(f"{method} {url}: {e}") from e        # TLS, timeout
         raise AssertionError("unreachable")
 
     def _fetch_token(self, challenge: str, scope: str) -> str:
         """Ask the challenge's realm for an anonymous token (the Docker token protocol)."""
         params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
-        realm = params.get("realm")
-        if not realm:
-            raise RegistryError(f"{self.where}: a Bearer challenge without a realm: "
-                                f"{challenge!r}")
+        realm = params.get("realm", "")
+        scheme = urllib.parse.urlsplit(realm).scheme
+        local = is_local_registry(urllib.parse.urlsplit(self.base).netloc)
+        if scheme != "https" and not (scheme == "http" and local):
+            raise RegistryError(f"{self.where}: the Bearer challenge's realm {realm!r} is not "
+                                "an https:// URL (http:// only for a registry on this machine)")
         query = {"scope": f"repository:{self.repository}:{scope}"}
         if "service" in params:
             query["service"] = params["service"]
@@ -189,7 +198,7 @@ class Registry:
                 body = json.load(answer)
         except urllib.error.HTTPError as e:
             raise RegistryError(self._describe("GET", url, e)) from e
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, http.client.HTTPException) as e:
             raise RegistryError(f"GET {url}: {e}") from e
         token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
@@ -217,8 +226,14 @@ class Registry:
         explain.record(["curl", "-s", "-H", f"Accept: {OCI_INDEX}", self.base + url])
         accept = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
         with self.request("GET", url, headers={"Accept": accept}) as answer:
-            body = answer.read(4 << 20)
+            try:
+                body = answer.read(MAX_MANIFEST + 1)
+            except (OSError, http.client.HTTPException) as e:
+                raise RegistryError(f"GET {self.base}{url}: {e}") from e
             media_type = answer.headers.get_content_type()
+        if len(body) > MAX_MANIFEST:
+            raise RegistryError(f"{self.where}/manifests/{ref}: larger than "
+                                f"{MAX_MANIFEST} bytes, refused")
         digest = _sha256(body)
         if ref.startswith("sha256:") and digest != ref:
             raise RegistryError(f"{self.where}/manifests/{ref}: the content's digest is "
@@ -227,6 +242,8 @@ class Registry:
             doc = json.loads(body)
         except ValueError as e:
             raise RegistryError(f"{self.where}/manifests/{ref}: not JSON ({e})") from e
+        if not isinstance(doc, dict):
+            raise RegistryError(f"{self.where}/manifests/{ref}: not a JSON object")
         media_type = doc.get("mediaType") or media_type
         return media_type, body, digest
 
@@ -236,12 +253,15 @@ class Registry:
         explain.record(["curl", "-sL", "-o", path, self.base + url])
         h, size = hashlib.sha256(), 0
         with self.request("GET", url) as answer, open(path, "wb") as out:
-            while chunk := answer.read(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-                if size > descriptor.size:
-                    break
-                out.write(chunk)
+            try:
+                while chunk := answer.read(CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+                    if size > descriptor.size:
+                        break
+                    out.write(chunk)
+            except (OSError, http.client.HTTPException) as e:  # the connection dropped
+                raise RegistryError(f"GET {self.base}{url}: {e}") from e
         got = "sha256:" + h.hexdigest()
         if size != descriptor.size or got != descriptor.digest:
             raise RegistryError(f"{self.where}/blobs/{descriptor.digest}: got {size} bytes "
@@ -304,30 +324,56 @@ class _HashingWriter:
 
 
 # -- an image from a registry -----------------------------------------------------------------
+#: The usual ``variant`` of an architecture, preferred when an index offers several.
+_VARIANTS = {"arm64": "v8", "arm": "v7"}
+
+
 def _platform_manifest(registry: Registry, index: dict[str, Any], ref: str) -> str:
     """The digest of the index's manifest for linux on this machine's architecture."""
     arch = host_architecture()
-    offered = []
+    offered, matches = [], []
     for item in index.get("manifests") or []:
-        platform = item.get("platform") or {}
+        platform = (item.get("platform") if isinstance(item, dict) else None) or {}
         offered.append(f"{platform.get('os')}/{platform.get('architecture')}")
-        if platform.get("os") == "linux" and platform.get("architecture") == arch:
-            return Descriptor.parse(item, f"{registry.where}/manifests/{ref}").digest
-    raise RegistryError(f"{registry.where}/manifests/{ref}: no image for linux/{arch} "
-                        f"(the index offers {', '.join(offered) or 'nothing'})")
+        if (platform.get("os") == "linux" and platform.get("architecture") == arch
+                and item.get("mediaType", OCI_MANIFEST) in MANIFEST_TYPES):
+            matches.append(item)
+    if not matches:
+        raise RegistryError(f"{registry.where}/manifests/{ref}: no image for linux/{arch} "
+                            f"(the index offers {', '.join(offered) or 'nothing'})")
+    best = next((m for m in matches if m["platform"].get("variant") == _VARIANTS.get(arch)),
+                matches[0])
+    return Descriptor.parse(best, f"{registry.where}/manifests/{ref}").digest
 
 
 def resolve(registry: Registry, reference: Reference) -> tuple[dict[str, Any], str]:
-    """The image manifest for this machine, and its digest (an index is followed once)."""
+    """This machine's image manifest, and the *repo digest*: the digest of what the
+    reference names (the index, for a multi-platform image), as containerd records it."""
     ref = reference.digest or reference.tag or "latest"
-    media_type, body, digest = registry.get_manifest(ref)
+    media_type, body, repo_digest = registry.get_manifest(ref)
     if media_type in INDEX_TYPES:
-        media_type, body, digest = registry.get_manifest(
+        media_type, body, _ = registry.get_manifest(
             _platform_manifest(registry, json.loads(body), ref))
     if media_type not in MANIFEST_TYPES:
         raise RegistryError(f"{registry.where}/manifests/{ref}: unsupported manifest type "
                             f"{media_type!r} (want {OCI_MANIFEST} or {DOCKER_MANIFEST})")
-    return json.loads(body), digest
+    return json.loads(body), repo_digest
+
+
+def _diff_ids(config_bytes: bytes, where: str) -> list[str]:
+    """The config's ``rootfs.diff_ids``, each a well-formed sha256 digest (they become
+    directory names in the store), and a ``config`` object if any."""
+    try:
+        doc = json.loads(config_bytes)
+        diff_ids = doc["rootfs"]["diff_ids"]
+        ok = (isinstance(diff_ids, list) and isinstance(doc.get("config") or {}, dict)
+              and all(isinstance(d, str) and DIGEST_RE.fullmatch(d) for d in diff_ids))
+    except (ValueError, KeyError, TypeError) as e:
+        raise RegistryError(f"{where}: no rootfs.diff_ids ({e})") from e
+    if not ok:
+        raise RegistryError(f"{where}: rootfs.diff_ids must be sha256 digests and config an "
+                            "object")
+    return list(diff_ids)
 
 
 def pull(reference: Reference, work: str, have_layer: Callable[[str], bool],
@@ -345,9 +391,10 @@ def pull(reference: Reference, work: str, have_layer: Callable[[str], bool],
         manifest, manifest_digest = resolve(registry, reference)
     except RegistryError as e:
         cause = e.__cause__
+        named = registry.where + (f"@{reference.digest}" if reference.digest
+                                  else f":{reference.tag}")
         if isinstance(cause, urllib.error.HTTPError) and cause.code in (401, 403, 404):
-            raise ImageNotFound(f"failed to resolve reference {registry.where}:"
-                                f"{reference.digest or reference.tag}: {e}") from e
+            raise ImageNotFound(f"failed to resolve reference {named}: {e}") from e
         raise
     report(f"manifest {manifest_digest} from {registry.where}")
     # Step 2: the config.
@@ -356,11 +403,9 @@ def pull(reference: Reference, work: str, have_layer: Callable[[str], bool],
     registry.get_blob(config_desc, config_path)
     with open(config_path, "rb") as f:
         config_bytes = f.read()
-    try:
-        diff_ids = json.loads(config_bytes)["rootfs"]["diff_ids"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise RegistryError(f"{registry.where} config {config_desc.digest}: no "
-                            f"rootfs.diff_ids ({e})") from e
+    diff_ids = _diff_ids(config_bytes, f"{registry.where} config {config_desc.digest}")
+    if not isinstance(manifest.get("layers") or [], list):
+        raise RegistryError(f"{registry.where}: the manifest's layers is not a list")
     layers = [Descriptor.parse(d, f"{registry.where} layer") for d in
               manifest.get("layers") or []]
     if len(layers) != len(diff_ids):
@@ -381,10 +426,13 @@ def pull(reference: Reference, work: str, have_layer: Callable[[str], bool],
         blob = os.path.join(work, f"layer{i}.blob")
         report(f"layer {i}/{len(layers)} {layer.digest[:19]} ({layer.size} bytes)")
         registry.get_blob(layer, blob)
-        if sha256_of_stream(blob) != diff_id:
+        # One pass unpacks the layer and hashes its tar (the digest of the gzipped bytes is
+        # checked already): the content must also be what the config's diff_id says.
+        uncompressed = hashlib.sha256()
+        tar_extract(blob, target, hash_into=uncompressed)
+        if "sha256:" + uncompressed.hexdigest() != diff_id:
             raise RegistryError(f"{registry.where} layer {layer.digest}: its content does "
                                 f"not match diff_id {diff_id} of the config")
-        tar_extract(blob, target)
         os.unlink(blob)
         pending.append(PendingLayer(diff_id, target, f"pulled {layer.digest}"))
     return config_bytes, pending, manifest_digest
@@ -399,7 +447,7 @@ def push(config_bytes: bytes, layer_dirs: list[str], destination: Reference, wor
     new one, so the pushed image ID can differ from the local one.
     """
     if destination.digest:
-        raise ImageError(f"failed to push image {destination}: push to a tag, not a digest")
+        raise ImageError("push to a tag, not a digest")
     registry = Registry.for_reference(destination)
     config = json.loads(config_bytes)
     descriptors, diff_ids = [], []

@@ -51,7 +51,7 @@ import explain
 from runtime.images import builders, registry
 from runtime.images.layers import cp_archive, digest_of_dir, sha256_of_stream, tar_extract
 from runtime.images.model import Image, ImageConfig, PendingLayer, oci_image_config
-from runtime.images.refs import ImageError, ImageNotFound, Reference, parse_ref
+from runtime.images.refs import DIGEST_RE, ImageError, ImageNotFound, Reference, parse_ref
 from runtime.syscalls import MNT_DETACH, umount
 
 log = logging.getLogger(__name__)
@@ -134,11 +134,17 @@ class ImageStore:
                 doc = json.load(f)
         except FileNotFoundError:
             return None
-        layers = [self._path("layers", d.removeprefix("sha256:"))
-                  for d in doc["rootfs"]["diff_ids"]]
+        try:
+            diff_ids = doc["rootfs"]["diff_ids"]
+            config = ImageConfig.from_oci(doc.get("config") or {})
+        except (KeyError, TypeError, AttributeError):
+            return None
+        if not all(isinstance(d, str) and DIGEST_RE.fullmatch(d) for d in diff_ids):
+            return None  # only digests name layer directories
+        layers = [self._path("layers", d.removeprefix("sha256:")) for d in diff_ids]
         if not all(os.path.isdir(p) for p in layers):
             return None
-        return Image(ref, "sha256:" + hexdigest, layers, ImageConfig.from_oci(doc["config"]))
+        return Image(ref, "sha256:" + hexdigest, layers, config)
 
     def _refs(self) -> dict[str, str]:
         """Every stored reference -> image ID, read from ``refs/``."""
@@ -301,11 +307,11 @@ class ImageStore:
         with self.workdir("pull") as work:
             try:
                 config, layers, digest = registry.pull(reference, work, have_layer, report)
+                return self.commit_config(reference, layers, config, repo_digest=digest)
             except ImageError as e:
                 raise type(e)(f"failed to pull image {reference}: {e}") from e
             except OSError as e:
                 raise ImageError(f"failed to pull image {reference}: {e}") from e
-            return self.commit_config(reference, layers, config, repo_digest=digest)
 
     def push(self, ref: str, destination: str, progress: Progress | None = None) -> str:
         """Push a stored (or built-in) image to the registry ``destination`` names; its
@@ -317,6 +323,8 @@ class ImageStore:
         if image is None:
             raise ImageNotFound(f"failed to push image {ref}: not in the local store")
         target = parse_ref(destination)
+        if target.digest:
+            raise ImageError(f"failed to push image {target}: push to a tag, not a digest")
         with open(self._path("configs", image.id.removeprefix("sha256:") + ".json"),
                   "rb") as f:
             config = f.read()
@@ -367,9 +375,13 @@ class ImageStore:
             doomed = [self._ref_path(parse_ref(r)) for r, image_id in tags.items()
                       if r.rsplit(":", 1)[0] == reference.name and image_id in image_ids
                       and (reference.digest or r == str(reference))]
+            # Repo digests of that name go with the last tag of the name holding the image.
+            kept = {image_id for r, image_id in tags.items() if r.rsplit(":", 1)[0]
+                    == reference.name and self._ref_path(parse_ref(r)) not in doomed}
             doomed += [self._digest_path(reference.name, d.rsplit("@", 1)[1])
                        for d, image_id in self._digests().items()
-                       if d.rsplit("@", 1)[0] == reference.name and image_id in image_ids]
+                       if d.rsplit("@", 1)[0] == reference.name and image_id in image_ids
+                       and (image_id not in kept or d == str(reference))]
             for path in doomed:
                 explain.record(["rm", "-f", path])
                 with contextlib.suppress(FileNotFoundError):

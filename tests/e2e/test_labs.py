@@ -60,7 +60,7 @@ def lab(tmp_path: Any, test_names: Any, e2e_image_store: str) -> Iterator[LabEnv
                    "cgroup_parent": test_names.cgroup_parent,
                    "nft_table": test_names.nft_table, "log_dir": logs,
                    "image_store": e2e_image_store, "node_name": f"node-{test_names.tag}",
-                   "pod_pids_limit": 256}, f)
+                   "pod_pids_limit": 256, "docker_hub": False}, f)
     env = {k: v for k, v in os.environ.items()
            if k not in ("KUBECONFIG", "MINIKUBE_PY_SERVER")}
     env["PATH"] = os.path.join(ROOT, ".venv", "bin") + os.pathsep + env.get("PATH", "")

@@ -124,7 +124,8 @@ def sha(data: bytes) -> str:
 
 def push_raw_image(tmp_path, registry: RunningRegistry, repository: str, tag: str,
                    base: ImageStore, extra_layers: list[bytes], extra_diff_ids: list[str],
-                   architecture: str | None = None) -> dict[str, Any]:
+                   architecture: str | None = None,
+                   edit_config: Any = None) -> dict[str, Any]:
     """Push busybox plus hand-made layers as one image; its manifest descriptor."""
     client = reg.Registry(registry.url, repository)
     image = base.find_image("busybox")
@@ -145,10 +146,12 @@ def push_raw_image(tmp_path, registry: RunningRegistry, repository: str, tag: st
         client.put_blob(path, sha(blob))
         layers.append({"mediaType": reg.OCI_LAYER_GZIP, "digest": sha(blob),
                        "size": len(blob)})
-    config = json.dumps({
-        "architecture": architecture or host_architecture(), "os": "linux",
-        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    doc = {"architecture": architecture or host_architecture(), "os": "linux",
+           "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+           "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+    if edit_config:
+        edit_config(doc)
+    config = json.dumps(doc).encode()
     path = str(tmp_path / "config.json")
     with open(path, "wb") as f:
         f.write(config)
@@ -210,6 +213,12 @@ def test_an_index_serves_this_machines_platform_or_says_what_it_offers(
     image = store.ensure_image(f"{registry.host}/lab/multi:both")
     with open(os.path.join(store.root, "configs", image.id[7:] + ".json")) as f:
         assert json.load(f)["architecture"] == host_architecture()
+    # The repo digest is the index's (what was asked for), and a pull by it works too.
+    _, _, index_digest = client.get_manifest("both")
+    assert store.repo_digest(image) == f"{registry.host}/lab/multi@{index_digest}"
+    by_digest = ImageStore(str(tmp_path / "digest"), registries=True).ensure_image(
+        f"{registry.host}/lab/multi@{index_digest}")
+    assert by_digest.id == image.id
     with pytest.raises(ImageError) as refused:
         store.ensure_image(f"{registry.host}/lab/multi:foreign")
     assert f"no image for linux/{host_architecture()} (the index offers " \
@@ -249,6 +258,62 @@ def test_pull_failures_say_what_failed_and_store_nothing(
     assert "with digest sha256:" in str(corrupt.value) and "the manifest says" in \
         str(corrupt.value)
     assert store.list_images() == [] and leftovers(store) == []
+    assert os.listdir(os.path.join(store.root, "layers")) == []
+
+
+@pytest.mark.parametrize("edit", ["escape", "not-a-digest", "config-not-object"])
+def test_an_image_config_that_could_name_host_paths_is_refused(
+        tmp_path, registry: RunningRegistry, busybox_store: ImageStore, edit: str):
+    def change(doc: dict[str, Any]) -> None:
+        if edit == "escape":
+            doc["rootfs"]["diff_ids"][0] = "sha256:../../../../etc"
+        elif edit == "not-a-digest":
+            doc["rootfs"]["diff_ids"][0] = "/etc"
+        else:
+            doc["config"] = ["sh"]
+    push_raw_image(tmp_path, registry, "lab/hostile", edit, busybox_store, [], [],
+                   edit_config=change)
+    store = ImageStore(str(tmp_path / "store"), registries=True)
+    with pytest.raises(ImageError) as refused:
+        store.ensure_image(f"{registry.host}/lab/hostile:{edit}")
+    assert "rootfs.diff_ids must be sha256 digests" in str(refused.value)
+    assert store.list_images() == [] and leftovers(store) == []
+
+
+def test_a_layer_whose_content_is_not_its_configs_diff_id_is_refused(
+        tmp_path, registry: RunningRegistry, busybox_store: ImageStore):
+    layer, _ = tar_blob([("etc/motd", b"hello\n")])
+    _, other_id = tar_blob([("etc/motd", b"something else\n")])
+    push_raw_image(tmp_path, registry, "lab/mismatch", "1", busybox_store, [layer], [other_id])
+    store = ImageStore(str(tmp_path / "store"), registries=True)
+    with pytest.raises(ImageError) as refused:
+        store.ensure_image(f"{registry.host}/lab/mismatch:1")
+    assert f"does not match diff_id {other_id}" in str(refused.value)
+    assert store.list_images() == [] and leftovers(store) == []
+
+
+def test_a_config_without_a_config_object_is_an_image_with_defaults(
+        tmp_path, registry: RunningRegistry, busybox_store: ImageStore):
+    push_raw_image(tmp_path, registry, "lab/bare", "1", busybox_store, [], [],
+                   edit_config=lambda doc: doc.pop("config"))
+    store = ImageStore(str(tmp_path / "store"), registries=True)
+    image = store.ensure_image(f"{registry.host}/lab/bare:1")
+    assert image.config.cmd == [] and [i.ref for i in store.list_images()] == [image.ref]
+
+
+def test_removing_one_tag_keeps_the_repo_digest_another_tag_still_holds(
+        tmp_path, registry: RunningRegistry, busybox_store: ImageStore):
+    for tag in ("1", "latest"):
+        busybox_store.push("busybox", f"{registry.host}/lab/tags:{tag}")
+    store = ImageStore(str(tmp_path / "store"), registries=True)
+    one = store.ensure_image(f"{registry.host}/lab/tags:1")
+    latest = store.ensure_image(f"{registry.host}/lab/tags:latest")
+    digest = store.repo_digest(latest)
+    assert digest is not None and one.id == latest.id
+    store.delete_image(f"{registry.host}/lab/tags:1")
+    assert store.repo_digest(latest) == digest
+    store.delete_image(f"{registry.host}/lab/tags:latest")
+    assert store.list_images() == [] and store.find_image(digest) is None
     assert os.listdir(os.path.join(store.root, "layers")) == []
 
 

@@ -95,6 +95,48 @@ def test_a_hard_link_to_outside_the_target_is_rejected(tmp_path) -> None:
         tar_extract(str(tmp_path / "bad.tar"), str(tmp_path / "d"))
 
 
+def test_a_hard_link_to_an_unpacked_symlink_is_rejected(tmp_path) -> None:
+    """``evil -> outside`` then a hard link ``x -> evil``: the link (and the chown/chmod
+    tar applies to it) would land on the file the symlink points at."""
+    outside = tmp_path / "outside"
+    outside.write_text("host file")
+    os.chmod(outside, 0o600)
+    link = tarfile.TarInfo("x")
+    link.type, link.linkname, link.mode = tarfile.LNKTYPE, "evil", 0o777
+    _tar_with(str(tmp_path / "bad.tar"), [_symlink("evil", str(outside)), link])
+    (tmp_path / "d").mkdir()
+    with pytest.raises(ImageError, match="hard link"):
+        tar_extract(str(tmp_path / "bad.tar"), str(tmp_path / "d"))
+    assert os.stat(outside).st_mode & 0o777 == 0o600
+
+
+def test_a_directory_replaced_by_a_symlink_keeps_its_mode_off_the_symlinks_target(
+        tmp_path) -> None:
+    """A directory ``d`` (mode 0777, applied at the end), then a symlink ``d -> outside``:
+    the directory's mode must not be applied through the symlink."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.chmod(outside, 0o700)
+    directory = tarfile.TarInfo("d")
+    directory.type, directory.mode = tarfile.DIRTYPE, 0o777
+    _tar_with(str(tmp_path / "bad.tar"), [directory, _symlink("d", str(outside))])
+    (tmp_path / "out").mkdir()
+    tar_extract(str(tmp_path / "bad.tar"), str(tmp_path / "out"))
+    assert os.stat(outside).st_mode & 0o777 == 0o700
+    assert os.readlink(tmp_path / "out" / "d") == str(outside)
+
+
+@pytest.mark.parametrize("name", [".wh..", ".wh...", "sub/.wh..", ".wh."])
+def test_a_whiteout_that_names_no_file_is_refused(tmp_path, name: str) -> None:
+    keep = tmp_path / "layer" / "keep"
+    (tmp_path / "layer" / "root").mkdir(parents=True)
+    keep.write_text("still here")
+    _tar_with(str(tmp_path / "bad.tar"), [_file("sub/f"), _file(name, b"")])
+    with pytest.raises(ImageError, match="whiteout"):
+        tar_extract(str(tmp_path / "bad.tar"), str(tmp_path / "layer" / "root"))
+    assert keep.read_text() == "still here"
+
+
 def test_a_normal_tarball_unpacks_with_symlinks_and_without_devices(tmp_path) -> None:
     device = tarfile.TarInfo("dev/null")
     device.type, device.devmajor, device.devminor = tarfile.CHRTYPE, 1, 3
