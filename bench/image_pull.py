@@ -28,7 +28,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -36,7 +35,7 @@ from bench.common import summary  # noqa: E402
 from runtime.images import ImageStore  # noqa: E402
 from runtime.images import registry as reg  # noqa: E402
 from runtime.images.model import host_architecture  # noqa: E402
-from tests.registry import run_registry  # noqa: E402
+from tests.registry import DIRECT, run_registry  # noqa: E402
 
 BIG = 64 * 1024 * 1024
 
@@ -95,7 +94,7 @@ def main() -> None:
             raw = []
             for _ in range(5):
                 start = time.monotonic()
-                with urllib.request.urlopen(f"{registry.url}/v2/bench/big/blobs/{digest}") as r:
+                with DIRECT.open(f"{registry.url}/v2/bench/big/blobs/{digest}") as r:
                     while r.read(1 << 20):
                         pass
                 raw.append(time.monotonic() - start)

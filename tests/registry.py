@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, ".venv", "bin", "docker-registry")
+#: Loopback requests never go through an http_proxy from the environment.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def run_registry(tmp: str, auth: str = "") -> Iterator[RunningRegistry]:
         deadline = time.monotonic() + 20
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2).close()
+                DIRECT.open(f"http://127.0.0.1:{port}/v2/", timeout=2).close()
                 break
             except urllib.error.HTTPError:  # 401 with auth configured: it is up
                 break
