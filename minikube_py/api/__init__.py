@@ -11,19 +11,20 @@ completes such dicts the way the API server does on create:
    raises :class:`~minikube_py.errors.ValidationError` (``Pod "x" is invalid: [...]``).
 
 Per-kind modules: :mod:`.pod`, :mod:`.workloads` (Deployment, ReplicaSet), :mod:`.service`
-(Service, Endpoints); shared rules in :mod:`.names`, :mod:`.fields`, :mod:`.quantity`;
-files in :mod:`.manifest`.
+(Service, Endpoints), :mod:`.configdata` (ConfigMap, Secret); shared rules in :mod:`.names`,
+:mod:`.fields`, :mod:`.quantity`; files in :mod:`.manifest`.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable
 from typing import Any
 
 from minikube_py.api import fields as f
 from minikube_py.api.autoscaling import default_hpa, validate_hpa
+from minikube_py.api.configdata import default_secret, validate_config_map, validate_secret
+from minikube_py.api.configdata import validate_update as validate_data_update
 from minikube_py.api.fields import FieldError, FieldPath
 from minikube_py.api.names import is_dns1123_label, namespaced_copy, validate_object_meta
 from minikube_py.api.pod import check_pod, default_pod, validate_pod, validate_type_meta
@@ -49,12 +50,8 @@ from minikube_py.errors import ValidationError
 
 __all__ = ["FieldError", "FieldPath", "ValidationError", "check_object", "check_pod",
            "default_object", "default_pod", "strict_decoding_message", "unknown_field_message",
-           "unknown_fields", "validate_object", "validate_pod", "where_field_belongs"]
-
-_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-#: Upstream's MaxSecretSize, which also bounds a ConfigMap's keys plus values: 1 MiB.
-CONFIG_MAP_MAX_BYTES = 1 << 20
-
+           "unknown_fields", "validate_object", "validate_object_update", "validate_pod",
+           "where_field_belongs"]
 
 def validate_namespace(obj: Any) -> list[FieldError]:
     errs: list[FieldError] = []
@@ -62,29 +59,6 @@ def validate_namespace(obj: Any) -> list[FieldError]:
     errs += validate_type_meta(obj, "v1", "Namespace")
     errs += validate_object_meta(obj.get("metadata"), FieldPath("metadata"),
                                  name_check=is_dns1123_label, namespaced=False)
-    return errs
-
-
-def validate_config_map(obj: Any) -> list[FieldError]:
-    """ConfigMap keys become file names in volumes: ``[-._a-zA-Z0-9]+``, at most 253."""
-    errs: list[FieldError] = []
-    obj = f.expect_dict(obj, FieldPath(""), errs)
-    errs += validate_type_meta(obj, "v1", "ConfigMap")
-    errs += validate_object_meta(obj.get("metadata"), FieldPath("metadata"))
-    data = FieldPath("data")
-    for key, value in f.expect_dict(obj.get("data"), data, errs).items():
-        if not _CONFIG_KEY.match(str(key)) or len(key) > 253 or key in (".", ".."):
-            errs.append(f.invalid(data, key, "a valid config key must consist of alphanumeric "
-                                  "characters, '-', '_' or '.' (e.g. 'key.name',  or "
-                                  "'KEY_NAME',  or 'key-name', regex used for validation is "
-                                  "'[-._a-zA-Z0-9]+')"))
-        f.expect_str(value, data.key(str(key)), errs)
-    sections = [obj.get(name) for name in ("data", "binaryData")]
-    size = sum(len(str(k)) + len(str(v)) for section in sections
-               if isinstance(section, dict) for k, v in section.items())
-    if size > CONFIG_MAP_MAX_BYTES:
-        errs.append(f.FieldError(f.TOO_LONG, "", None,
-                                 f"must have at most {CONFIG_MAP_MAX_BYTES} bytes"))
     return errs
 
 
@@ -105,12 +79,18 @@ VALIDATORS: dict[str, Callable[[Any], list[FieldError]]] = {
     "Service": validate_service, "Endpoints": validate_endpoints,
     "Namespace": validate_namespace, "ConfigMap": validate_config_map,
     "ServiceAccount": validate_service_account, "HorizontalPodAutoscaler": validate_hpa,
+    "Secret": validate_secret,
 }
 DEFAULTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "Pod": default_pod, "Deployment": default_deployment, "ReplicaSet": default_replica_set,
     "Service": default_service, "Endpoints": default_endpoints,
     "Namespace": copy.deepcopy, "ConfigMap": namespaced_copy,
     "ServiceAccount": namespaced_copy, "HorizontalPodAutoscaler": default_hpa,
+    "Secret": default_secret,
+}
+#: Rules about what an update may change, by kind: (new, old) -> errors.
+UPDATE_VALIDATORS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[FieldError]]] = {
+    "ConfigMap": validate_data_update, "Secret": validate_data_update,
 }
 
 
@@ -125,6 +105,12 @@ def validate_object(obj: Any) -> list[FieldError]:
 def default_object(obj: dict[str, Any]) -> dict[str, Any]:
     """A new dict with the kind's defaults (a copy, unchanged, for other kinds)."""
     return DEFAULTERS.get(str(obj.get("kind")), copy.deepcopy)(obj)
+
+
+def validate_object_update(new: dict[str, Any], old: dict[str, Any]) -> list[FieldError]:
+    """What an update may not change, for kinds with such rules (ConfigMap, Secret)."""
+    check = UPDATE_VALIDATORS.get(str(new.get("kind")))
+    return check(new, old) if check else []
 
 
 def check_object(obj: Any) -> None:

@@ -83,6 +83,30 @@ def _validate_key_selector(sel: Any, path: FieldPath, errs: list[FieldError]) ->
             errs.append(f.required(path.child(key)))
 
 
+def validate_env_from(env_from: Any, path: FieldPath) -> list[FieldError]:
+    """Each ``envFrom`` entry names one ConfigMap or one Secret; a ``prefix`` must keep the
+    variables' names valid."""
+    errs: list[FieldError] = []
+    for i, source in enumerate(f.expect_list(env_from, path, errs)):
+        p = path.index(i)
+        source = f.expect_dict(source, p, errs)
+        kinds = _count_set(source, ["configMapRef", "secretRef"])
+        if not kinds:
+            errs.append(f.required(p, "must specify one of: `configMapRef` or `secretRef`"))
+        elif len(kinds) > 1:
+            errs.append(f.invalid(p, "", "may not have more than one field specified at a "
+                                  "time"))
+        for kind in kinds:
+            ref = f.expect_dict(source[kind], p.child(kind), errs)
+            if not ref.get("name"):
+                errs.append(f.required(p.child(kind).child("name")))
+        prefix = source.get("prefix")
+        if prefix:
+            errs += [f.invalid(p.child("prefix"), prefix, m)
+                     for m in is_env_var_name(str(prefix))]
+    return errs
+
+
 def validate_env(env: Any, path: FieldPath) -> list[FieldError]:
     errs: list[FieldError] = []
     for i, var in enumerate(f.expect_list(env, path, errs)):

@@ -53,6 +53,7 @@ def validate_container(ctr: Any, path: FieldPath, volumes: set[str], grace: int 
         f.expect_str(ctr["workingDir"], path.child("workingDir"), errs)
     errs += c.validate_ports(ctr.get("ports"), path.child("ports"))
     errs += c.validate_env(ctr.get("env"), path.child("env"))
+    errs += c.validate_env_from(ctr.get("envFrom"), path.child("envFrom"))
     errs += c.validate_resources(ctr.get("resources"), path.child("resources"))
     errs += _validate_volume_mounts(ctr.get("volumeMounts"), path.child("volumeMounts"), volumes)
     for key, choices in (("imagePullPolicy", PULL_POLICIES),
@@ -109,7 +110,7 @@ def _path_errors(path: FieldPath, value: Any, absolute: bool) -> list[FieldError
 
 
 #: The volume sources minikube-py's kubelet can set up (see minikube_py/kubelet/volumes.py).
-VOLUME_SOURCES = ("configMap", "emptyDir", "hostPath")
+VOLUME_SOURCES = ("configMap", "emptyDir", "hostPath", "secret")
 HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
                    "CharDevice", "BlockDevice")
 
@@ -143,9 +144,16 @@ def _validate_volume_source(volume: dict[str, Any], p: FieldPath) -> list[FieldE
                 memory_bytes(str(source["sizeLimit"]))
             except ValueError as e:
                 errs.append(f.invalid(q.child("sizeLimit"), source["sizeLimit"], str(e)))
-    elif kind == "configMap":
-        if not source.get("name"):
-            errs.append(f.required(q.child("name")))
+    elif kind in ("configMap", "secret"):
+        name_field = "name" if kind == "configMap" else "secretName"
+        if not source.get(name_field):
+            errs.append(f.required(q.child(name_field)))
+        mode = source.get("defaultMode")
+        if mode is not None and (not isinstance(mode, int) or isinstance(mode, bool)
+                                 or not 0 <= mode <= 0o777):
+            errs.append(f.invalid(q.child("defaultMode"), mode,
+                                  "must be a number between 0 and 0777 (octal), both "
+                                  "inclusive"))
         for i, item in enumerate(f.expect_list(source.get("items"), q.child("items"), errs)):
             item = f.expect_dict(item, q.child("items").index(i), errs)
             if not item.get("key"):

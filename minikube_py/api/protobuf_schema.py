@@ -36,6 +36,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "Service"): "Service",
     ("v1", "Namespace"): "Namespace",
     ("v1", "ConfigMap"): "ConfigMap",
+    ("v1", "Secret"): "Secret",
     ("v1", "Endpoints"): "Endpoints",
     ("v1", "Event"): "Event",
     ("apps/v1", "Deployment"): "Deployment",
@@ -395,6 +396,12 @@ message ConfigMap
     2  data                           map[string]string
     3  binaryData                     map[string]bytes
     4  immutable                      *bool
+message Secret
+    1  metadata                       ObjectMeta
+    2  data                           map[string]bytes
+    3  type                           string
+    4  stringData                     map[string]string
+    5  immutable                      *bool
 message Endpoints
     1  metadata                       ObjectMeta
     2  subsets                        []EndpointSubset

@@ -79,6 +79,7 @@ RESOURCES: tuple[Resource, ...] = (
              subresources=("status", "finalize")),
     Resource("", "v1", "Event", "events", short_names=("ev",)),
     Resource("", "v1", "ConfigMap", "configmaps", short_names=("cm",)),
+    Resource("", "v1", "Secret", "secrets"),
     Resource("", "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",),
              subresources=("token",)),
     Resource("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",

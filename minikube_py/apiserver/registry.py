@@ -258,6 +258,9 @@ def prepare_update(resource: Resource, new: dict[str, Any], old: dict[str, Any]
     else:
         new.pop("status", None)
     new = default_and_validate(new)
+    errors = api.validate_object_update(new, old)
+    if errors:
+        raise st.invalid(ValidationError.for_object(new, errors))
     if "generation" in old_meta and new.get("spec") != old.get("spec"):
         meta_of(new)["generation"] = int(old_meta["generation"]) + 1
     return new

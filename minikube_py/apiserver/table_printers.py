@@ -217,6 +217,11 @@ def _configmap(obj: Obj, now: float) -> list[Any]:
             age(_meta(obj).get("creationTimestamp"), now)]
 
 
+def _secret(obj: Obj, now: float) -> list[Any]:
+    return [_meta(obj).get("name", ""), obj.get("type", ""), len(obj.get("data") or {}),
+            age(_meta(obj).get("creationTimestamp"), now)]
+
+
 def _terminated_reason(state: Obj, prefix: str = "") -> str:
     if state.get("reason"):
         return prefix + state["reason"]
@@ -327,6 +332,6 @@ def _pod(obj: Obj, now: float) -> list[Any]:
 _PRINTERS: dict[str, Callable[[Obj, float], list[Any]]] = {
     "Pod": _pod, "Deployment": _deployment, "ReplicaSet": _replicaset, "Service": _service,
     "Endpoints": _endpoints, "Node": _node, "Event": _event, "Namespace": _namespace,
-    "ConfigMap": _configmap, "ServiceAccount": _serviceaccount,
+    "ConfigMap": _configmap, "Secret": _secret, "ServiceAccount": _serviceaccount,
     "HorizontalPodAutoscaler": _hpa,
 }

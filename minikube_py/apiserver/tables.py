@@ -110,6 +110,8 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
               {**_NAME, "priority": 1}],
     "Namespace": [_NAME, _col("Status", "The status of the namespace"), _AGE],
     "ConfigMap": [_NAME, _col("Data", "Number of data entries (data and binaryData)."), _AGE],
+    "Secret": [_NAME, _col("Type", "The type of the secret."),
+               _col("Data", "Number of data entries."), _AGE],
     "ServiceAccount": [_NAME, _col("Secrets", "Number of secrets of the service account."),
                        _AGE],
     "HorizontalPodAutoscaler": [

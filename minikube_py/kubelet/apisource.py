@@ -48,6 +48,7 @@ EVENTS = must("events")
 SERVICES = must("services")
 SERVICE_ACCOUNTS = must("serviceaccounts")
 CONFIG_MAPS = must("configmaps")
+SECRETS = must("secrets")
 
 
 def now_rfc3339() -> str:
@@ -142,6 +143,11 @@ class ApiSource:
     def config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The ConfigMap a configMap volume names (read at each sync: edits reach pods)."""
         found: dict[str, Any] | None = self.client.find(CONFIG_MAPS, name, namespace)
+        return found
+
+    def secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Secret a secret volume or a variable names (read when needed, never cached)."""
+        found: dict[str, Any] | None = self.client.find(SECRETS, name, namespace)
         return found
 
     # -- service account tokens ---------------------------------------------------------------

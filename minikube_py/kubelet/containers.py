@@ -29,6 +29,8 @@ from typing import Any
 from minikube_py.api.quantity import cpu_millis, memory_bytes
 from minikube_py.config import NodeConfig
 from minikube_py.errors import MinikubeError
+from minikube_py.kubelet import envsources
+from minikube_py.kubelet.envsources import EnvSources
 from minikube_py.kubelet.observe import clear_waiting
 from minikube_py.kubelet.plan import container_hash
 from minikube_py.kubelet.podsandbox import SandboxInfo, pod_files
@@ -61,29 +63,27 @@ def expand(text: str, env: dict[str, str]) -> str:
 
 def container_env(
     container: dict[str, Any], image: ImageConfig, pod: dict[str, Any], pod_ip: str,
-    service_env: dict[str, str] | None = None,
+    service_env: dict[str, str] | None = None, sources: EnvSources | None = None,
+    warn: Callable[[str], None] = lambda message: None,
 ) -> dict[str, str]:
-    """Image env, HOSTNAME, the Services' variables (:mod:`.envvars`), then the container's
-    ``env`` (later wins, ``$(VAR)`` known)."""
+    """Image env, HOSTNAME, the Services' variables (:mod:`.envvars`), ``envFrom``, then the
+    container's ``env`` (later wins, ``$(VAR)`` known; ``valueFrom`` per :mod:`.envsources`).
+
+    Raises ContainerConfigError for a ConfigMap, Secret or key that is not there."""
     env: dict[str, str] = {}
     for item in image.env:
         key, _, value = item.partition("=")
         env[key] = value
     env["HOSTNAME"] = pod["spec"].get("hostname") or pod["metadata"]["name"]
     env.update(service_env or {})
-    field_values = {
-        "metadata.name": pod["metadata"]["name"],
-        "metadata.namespace": pod["metadata"].get("namespace", "default"),
-        "metadata.uid": pod["metadata"]["uid"],
-        "spec.nodeName": pod["spec"].get("nodeName", ""),
-        "status.podIP": pod_ip,
-    }
+    from_sources, values = envsources.resolve(container, pod, pod_ip, sources, warn)
+    env.update(from_sources)
     for var in container.get("env") or []:
         if "value" in var:
             env[var["name"]] = expand(str(var["value"]), env)
-        elif (ref := (var.get("valueFrom") or {}).get("fieldRef")) is not None:
-            env[var["name"]] = field_values.get(ref.get("fieldPath", ""), "")
-        else:
+        elif values.get(var["name"]) is not None:
+            env[var["name"]] = str(values[var["name"]])
+        elif var["name"] not in values:  # neither value nor valueFrom: empty, as upstream
             env.setdefault(var["name"], "")
     return env
 
@@ -135,6 +135,7 @@ def start_container(
     event: EventSink,
     service_env: dict[str, str] | None = None,
     volume_paths: dict[str, str] | None = None,
+    env_sources: EnvSources | None = None,
 ) -> rt.ContainerState:
     """Run the five steps for one container instance; undo steps 2-4 if a later one fails.
 
@@ -151,7 +152,14 @@ def start_container(
         raise
 
     # Step 2: create the container (process created, waiting to be started).
-    env = container_env(container, image.config, pod, sandbox.ip, service_env)
+    try:
+        env = container_env(container, image.config, pod, sandbox.ip, service_env, env_sources,
+                            warn=lambda message: event("Warning",
+                                                       "InvalidEnvironmentVariableNames",
+                                                       message))
+    except ContainerConfigError as e:
+        event("Warning", "Failed", f"Error: {e}")
+        raise
     bundle = bundle_dir(config, uid, name, attempt)
     shutil.rmtree(bundle, ignore_errors=True)
     os.makedirs(bundle)

@@ -87,6 +87,7 @@ class Kubelet:
         self.ctx.tokens = requester() if requester is not None else None
         self.ctx.ca_file = getattr(self.source, "ca_file", None)
         self.ctx.config_maps = getattr(self.source, "config_map", None)  # ApiSource only
+        self.ctx.secrets = getattr(self.source, "secret", None)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="podworker")
         self._lock = threading.Lock()
         self._busy: set[str] = set()

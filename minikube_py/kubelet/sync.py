@@ -35,6 +35,7 @@ import explain
 from minikube_py.config import NodeConfig
 from minikube_py.kubelet import containers as ctr
 from minikube_py.kubelet.backoff import next_step
+from minikube_py.kubelet.envsources import EnvSources
 from minikube_py.kubelet.envvars import ServiceLister, pod_service_env
 from minikube_py.kubelet.observe import observe_pod, record_waiting
 from minikube_py.kubelet.plan import (
@@ -89,8 +90,11 @@ class NodeContext:
     #: standalone node: no API server, no tokens
     tokens: TokenRequester | None = None
     ca_file: str | None = None
-    #: (namespace, name) -> a ConfigMap, for configMap volumes; None on a standalone node
+    #: (namespace, name) -> a ConfigMap, for configMap volumes and env; None on a standalone
+    #: node (no API server)
     config_maps: ConfigMapGetter | None = None
+    #: (namespace, name) -> a Secret, for secret volumes and env; None on a standalone node
+    secrets: ConfigMapGetter | None = None
 
 
 @dataclass
@@ -146,6 +150,7 @@ def _start(ctx: NodeContext, pod: Pod, name: str, observed: ObservedPod,
             ctx.config, pod, container, sandbox, attempt, step, ctx.images, ctx.cgroups,
             lambda kind, reason, msg: ctx.events(pod, kind, reason, msg),
             service_env=pod_service_env(pod, ctx.services), volume_paths=volume_paths,
+            env_sources=EnvSources(ctx.config_maps, ctx.secrets, ctx.host_ip),
         )
     except (ctr.ImagePullError, ContainerConfigError) as e:  # no instance: a waiting reason
         reason = "ErrImagePull" if isinstance(e, ctr.ImagePullError) else \
@@ -213,7 +218,7 @@ def _prepare_mounts(ctx: NodeContext, pod: Pod, actions: PodActions) -> dict[str
         if ctx.tokens is not None and wants_token(pod):
             ensure_token_files(ctx.config, pod, ctx.tokens, ctx.ca_file)
         volume = ""
-        return setup_volumes(ctx.config, pod, ctx.config_maps)
+        return setup_volumes(ctx.config, pod, ctx.config_maps, ctx.secrets)
     except Exception as e:  # noqa: BLE001 - told to the user, tried again soon
         message = f'MountVolume.SetUp failed for volume "{volume}": {e}' if volume \
             else str(e)

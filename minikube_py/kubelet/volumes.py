@@ -11,7 +11,9 @@ the same files at its ``mountPath``, and they survive container restarts. Three 
   ``Directory``, ``DirectoryOrCreate``, ``File``, ``FileOrCreate``, ``Socket`` ...);
 - ``configMap`` — one file per key of a ConfigMap (or only ``items``, under their ``path``),
   written by the kubelet into ``.../kubernetes.io~configmap/<name>`` and kept up to date at
-  each sync (cluster only: the standalone node has no API server).
+  each sync (cluster only: the standalone node has no API server);
+- ``secret`` — the same for a Secret's (decoded) keys, in ``.../kubernetes.io~secret/<name>``,
+  which is a tmpfs: a Secret's values live in memory, never on the node's disk.
 
 Each ``volumeMounts`` entry becomes a bind mount (``mount --rbind [-o ro] SRC DST``) made
 inside the container's mount namespace, before pivot_root; ``subPath`` binds a sub-directory
@@ -27,16 +29,19 @@ from collections.abc import Callable
 from typing import Any
 
 import explain
+from minikube_py.api.configdata import config_map_bytes, secret_bytes
 from minikube_py.api.quantity import memory_bytes
 from minikube_py.config import NodeConfig
 from minikube_py.errors import MinikubeError
 from runtime import mounts, syscalls
 
 Pod = dict[str, Any]
-#: (namespace, name) -> the ConfigMap, or None if there is none
+#: (namespace, name) -> the ConfigMap (or Secret), or None if there is none
 ConfigMapGetter = Callable[[str, str], "dict[str, Any] | None"]
+SecretGetter = ConfigMapGetter
 
-PLUGINS = {"emptyDir": "kubernetes.io~empty-dir", "configMap": "kubernetes.io~configmap"}
+PLUGINS = {"emptyDir": "kubernetes.io~empty-dir", "configMap": "kubernetes.io~configmap",
+           "secret": "kubernetes.io~secret"}
 HOST_PATH_TYPES = {"": None, "DirectoryOrCreate": stat.S_ISDIR, "Directory": stat.S_ISDIR,
                    "FileOrCreate": stat.S_ISREG, "File": stat.S_ISREG,
                    "Socket": stat.S_ISSOCK, "CharDevice": stat.S_ISCHR,
@@ -89,40 +94,70 @@ def _host_path(name: str, source: dict[str, Any]) -> str:
 def _config_map(config: NodeConfig, pod: Pod, name: str, source: dict[str, Any],
                 get: ConfigMapGetter | None) -> str:
     """Write the ConfigMap's keys as files (again at every sync: edits reach the pod)."""
+    return _keys_volume(config, pod, name, "configMap", str(source.get("name") or ""),
+                        source, get)
+
+
+def _secret(config: NodeConfig, pod: Pod, name: str, source: dict[str, Any],
+            get: SecretGetter | None) -> str:
+    """The same for a Secret's decoded keys, on a tmpfs mounted for the volume."""
+    return _keys_volume(config, pod, name, "secret", str(source.get("secretName") or ""),
+                        source, get)
+
+
+def _keys_volume(config: NodeConfig, pod: Pod, name: str, kind: str, wanted: str,
+                 source: dict[str, Any], get: ConfigMapGetter | None) -> str:
     namespace = pod["metadata"].get("namespace", "default")
-    wanted = str(source.get("name") or "")
     found = get(namespace, wanted) if get is not None else None
-    if found is None and not source.get("optional"):
-        raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : configmap '
+    path = volume_dir(config, pod["metadata"]["uid"], kind, name)
+    os.makedirs(path, exist_ok=True)
+    if kind == "secret" and not mounts.mounts_under(path):  # in memory, never on disk
+        explain.record(f"mount -t tmpfs -o mode=0755 tmpfs {path}")
+        syscalls.mount("tmpfs", path, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV,
+                       "mode=0755")
+    decode = secret_bytes if kind == "secret" else config_map_bytes
+    _write_keys(path, name, kind.lower(), wanted, None if found is None else decode(found),
+                source)
+    return path
+
+
+def _write_keys(path: str, volume: str, kind: str, wanted: str, data: dict[str, bytes] | None,
+                source: dict[str, Any]) -> None:
+    """One file per key (or per ``items`` entry, at its ``path``) with ``defaultMode`` or the
+    item's ``mode``; files of keys no longer there are removed. ``data`` None = the object
+    does not exist: an error unless ``optional``."""
+    if data is None and not source.get("optional"):
+        raise VolumeError(f'MountVolume.SetUp failed for volume "{volume}" : {kind} '
                           f'"{wanted}" not found')
-    data = dict((found or {}).get("data") or {})
+    data = data or {}
     items = source.get("items") or [{"key": k, "path": k} for k in sorted(data)]
     mode = int(source.get("defaultMode", 0o644))
-    path = volume_dir(config, pod["metadata"]["uid"], "configMap", name)
-    os.makedirs(path, exist_ok=True)
     written = set()
     for item in items:
         key, rel = str(item.get("key")), posixpath.normpath(str(item.get("path") or ""))
         if key not in data:
-            if found is not None and not source.get("optional"):
-                raise VolumeError(f'MountVolume.SetUp failed for volume "{name}" : configmap '
-                                  f'references non-existent config key: {key}')
+            if not source.get("optional"):
+                raise VolumeError(f'MountVolume.SetUp failed for volume "{volume}" : {kind} '
+                                  f"references non-existent {_KEY_WORD[kind]} key: {key}")
             continue
         target = os.path.join(path, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "w") as f:  # in place: the directory is bound, not the files
-            f.write(str(data[key]))
+        with open(target, "wb") as f:  # in place: the directory is bound, not the files
+            f.write(data[key])
         os.chmod(target, int(item.get("mode", mode)))
         written.add(rel)
-    for entry in os.listdir(path):  # keys removed from the ConfigMap go away
+    for entry in os.listdir(path):  # keys removed from the object go away
         if entry not in {w.split("/")[0] for w in written} and \
                 os.path.isfile(os.path.join(path, entry)):
             os.unlink(os.path.join(path, entry))
-    return path
 
 
-def setup_volumes(config: NodeConfig, pod: Pod, get_config_map: ConfigMapGetter | None
-                  ) -> dict[str, str]:
+#: Upstream's words in "configmap references non-existent config key: K".
+_KEY_WORD = {"configmap": "config", "secret": "secret"}
+
+
+def setup_volumes(config: NodeConfig, pod: Pod, get_config_map: ConfigMapGetter | None,
+                  get_secret: SecretGetter | None = None) -> dict[str, str]:
     """Make every volume of the pod ready on the node; volume name -> host path."""
     uid, paths = pod["metadata"]["uid"], {}
     for volume in pod["spec"].get("volumes") or []:
@@ -134,6 +169,8 @@ def setup_volumes(config: NodeConfig, pod: Pod, get_config_map: ConfigMapGetter 
         elif "configMap" in volume:
             paths[name] = _config_map(config, pod, name, volume["configMap"] or {},
                                       get_config_map)
+        elif "secret" in volume:
+            paths[name] = _secret(config, pod, name, volume["secret"] or {}, get_secret)
     return paths
 
 
@@ -153,5 +190,6 @@ def container_volumes(container: dict[str, Any], paths: dict[str, str]
 
 
 def teardown_volumes(config: NodeConfig, uid: str) -> None:
-    """Unmount what a pod's volumes mounted on the node (tmpfs emptyDirs) before removal."""
+    """Unmount what a pod's volumes mounted on the node (tmpfs emptyDirs and secret volumes)
+    before removal."""
     mounts.unmount_under(os.path.join(config.pod_dir(uid), "volumes"))

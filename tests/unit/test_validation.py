@@ -329,9 +329,14 @@ def test_volume_names_must_be_unique():
 
 @pytest.mark.parametrize("volume, mount, message", [
     ({"name": "v"}, {}, "spec.volumes[0]: Required value: must specify a volume type"),
-    ({"name": "v", "secret": {"secretName": "s"}}, {},
-     'spec.volumes[0]: Unsupported value: "secret": supported values: "configMap", '
-     '"emptyDir", "hostPath"'),
+    ({"name": "v", "persistentVolumeClaim": {"claimName": "s"}}, {},
+     'spec.volumes[0]: Unsupported value: "persistentVolumeClaim": supported values: '
+     '"configMap", "emptyDir", "hostPath", "secret"'),
+    ({"name": "v", "secret": {"defaultMode": 0o1777}}, {},
+     "spec.volumes[0].secret.secretName: Required value"),
+    ({"name": "v", "secret": {"secretName": "s", "defaultMode": 0o1777}}, {},
+     "spec.volumes[0].secret.defaultMode: Invalid value: 1023: must be a number between 0 "
+     "and 0777 (octal), both inclusive"),
     ({"name": "v", "emptyDir": {}, "hostPath": {"path": "/tmp"}}, {},
      "spec.volumes[0].hostPath: Forbidden: may not specify more than 1 volume type"),
     ({"name": "v", "hostPath": {"path": "tmp/x"}}, {},

@@ -1,0 +1,179 @@
+"""Where a container's variables come from besides ``value``: ``valueFrom`` and ``envFrom``.
+
+Upstream's kubelet builds a container's environment (``makeEnvironmentVariables``) from:
+
+- ``envFrom``: every key of a ConfigMap or Secret, with an optional ``prefix``; keys that are
+  not valid variable names are skipped with an ``InvalidEnvironmentVariableNames`` event;
+- ``env[].valueFrom``:
+  ``configMapKeyRef`` / ``secretKeyRef`` (one key; a missing object or key stops the
+  container with ``CreateContainerConfigError`` unless ``optional: true``),
+  ``fieldRef`` (the pod's own fields: ``metadata.name``, ``metadata.labels['app']``,
+  ``status.podIP`` ...), ``resourceFieldRef`` (the container's requests and limits, divided by
+  ``divisor`` and rounded up; a limit not set is the node's capacity).
+
+Values are read when the container starts: editing the ConfigMap later does not change a
+running container's environment (a volume's files do change). See them:
+``minikube-py exec POD -- env``, or ``tr '\\0' '\\n' < /proc/PID/environ`` on the node.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from minikube_py.api.configdata import config_map_bytes, secret_bytes
+from minikube_py.api.names import is_env_var_name
+from minikube_py.api.quantity import cpu_millis, memory_bytes, parse_quantity
+from minikube_py.kubelet.security import ContainerConfigError
+
+Getter = Callable[[str, str], "dict[str, Any] | None"]
+_SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
+
+
+def _node_memory() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+@dataclass
+class EnvSources:
+    """What variables may be read from: the API's ConfigMaps and Secrets (None on a
+    standalone node), the node's address and capacity (for unset limits)."""
+
+    config_map: Getter | None = None
+    secret: Getter | None = None
+    host_ip: str = ""
+    node_cpu_millis: int = field(default_factory=lambda: 1000 * (os.cpu_count() or 1))
+    node_memory: int = field(default_factory=_node_memory)
+    node_storage: int = field(default_factory=lambda: shutil.disk_usage("/").total)
+
+
+class _Lookup:
+    """Reads each ConfigMap or Secret once per container start."""
+
+    def __init__(self, sources: EnvSources, namespace: str) -> None:
+        self.sources, self.namespace = sources, namespace
+        self.cache: dict[tuple[str, str], dict[str, bytes] | None] = {}
+
+    def data(self, kind: str, name: str, optional: bool) -> dict[str, bytes] | None:
+        """The object's data; None if it does not exist and ``optional``; else an error."""
+        if (kind, name) not in self.cache:
+            get = self.sources.config_map if kind == "ConfigMap" else self.sources.secret
+            found = get(self.namespace, name) if get is not None else None
+            self.cache[(kind, name)] = None if found is None else (
+                config_map_bytes(found) if kind == "ConfigMap" else secret_bytes(found))
+        data = self.cache[(kind, name)]
+        if data is None and not optional:
+            raise ContainerConfigError(f'{kind.lower()} "{name}" not found')
+        return data
+
+
+def env_from(container: dict[str, Any], lookup: _Lookup,
+             warn: Callable[[str], None]) -> dict[str, str]:
+    """The variables of ``envFrom``, in order (a later source wins)."""
+    out: dict[str, str] = {}
+    for source in container.get("envFrom") or []:
+        kind, ref = (("ConfigMap", source["configMapRef"]) if source.get("configMapRef")
+                     else ("Secret", source.get("secretRef") or {}))
+        name = str(ref.get("name") or "")
+        data = lookup.data(kind, name, bool(ref.get("optional")))
+        prefix = str(source.get("prefix") or "")
+        invalid = []
+        for key, value in (data or {}).items():
+            if is_env_var_name(prefix + key):
+                invalid.append(key)
+                continue
+            out[prefix + key] = value.decode(errors="replace")
+        if invalid:
+            warn(f"Keys [{', '.join(sorted(invalid))}] from the EnvFrom {kind.lower()} "
+                 f"{lookup.namespace}/{name} were skipped since they are considered invalid "
+                 "environment variable names.")
+    return out
+
+
+def value_from(source: dict[str, Any], container: dict[str, Any], pod: dict[str, Any],
+               pod_ip: str, lookup: _Lookup) -> str | None:
+    """One ``valueFrom``: its value; None for an optional key that is not there."""
+    for kind, key_ref in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
+        if source.get(key_ref):
+            ref = source[key_ref]
+            name, key, optional = str(ref.get("name")), str(ref.get("key")), \
+                bool(ref.get("optional"))
+            data = lookup.data(kind, name, optional)
+            if data is None or key not in data:
+                if optional:
+                    return None
+                raise ContainerConfigError(f"couldn't find key {key} in {kind} "
+                                           f"{lookup.namespace}/{name}")
+            return data[key].decode(errors="replace")
+    if source.get("fieldRef"):
+        return field_value(str(source["fieldRef"].get("fieldPath", "")), pod, pod_ip,
+                           lookup.sources.host_ip)
+    if source.get("resourceFieldRef"):
+        return resource_value(source["resourceFieldRef"], container, pod, lookup.sources)
+    return ""
+
+
+def field_value(path: str, pod: dict[str, Any], pod_ip: str, host_ip: str) -> str:
+    """A ``fieldRef``: the downward API's view of the pod."""
+    meta, spec = pod["metadata"], pod["spec"]
+    match = _SUBSCRIPT.match(path)
+    if match:
+        return str((meta.get(match.group(1)) or {}).get(match.group(2), ""))
+    values = {
+        "metadata.name": meta.get("name", ""),
+        "metadata.namespace": meta.get("namespace", "default"),
+        "metadata.uid": meta.get("uid", ""),
+        "metadata.labels": _pairs(meta.get("labels")),
+        "metadata.annotations": _pairs(meta.get("annotations")),
+        "spec.nodeName": spec.get("nodeName", ""),
+        "spec.serviceAccountName": spec.get("serviceAccountName", ""),
+        "status.hostIP": host_ip, "status.hostIPs": host_ip,
+        "status.podIP": pod_ip, "status.podIPs": pod_ip,
+    }
+    return str(values.get(path, ""))
+
+
+def _pairs(values: Any) -> str:
+    return "\n".join(f'{k}="{v}"' for k, v in sorted((values or {}).items()))
+
+
+def resource_value(ref: dict[str, Any], container: dict[str, Any], pod: dict[str, Any],
+                   sources: EnvSources) -> str:
+    """A ``resourceFieldRef``: a request or limit of this (or a named) container, divided by
+    ``divisor`` and rounded up, as upstream's ``ExtractContainerResourceValue``."""
+    name = ref.get("containerName") or container["name"]
+    target = next((c for c in (pod["spec"].get("initContainers") or [])
+                   + pod["spec"]["containers"] if c["name"] == name), container)
+    which, _, resource = str(ref.get("resource", "")).partition(".")
+    values = ((target.get("resources") or {}).get(which) or {})
+    divisor = parse_quantity(str(ref.get("divisor") or "1"))
+    if resource == "cpu":
+        millis = cpu_millis(values["cpu"]) if "cpu" in values else (
+            sources.node_cpu_millis if which == "limits" else 0)
+        return str(math.ceil(millis / float(divisor * 1000))) if divisor else "0"
+    amount = memory_bytes(values[resource]) if resource in values else (
+        (sources.node_memory if resource == "memory" else sources.node_storage)
+        if which == "limits" else 0)
+    return str(math.ceil(amount / float(divisor))) if divisor else "0"
+
+
+def resolve(container: dict[str, Any], pod: dict[str, Any], pod_ip: str,
+            sources: EnvSources | None, warn: Callable[[str], None]
+            ) -> tuple[dict[str, str], dict[str, str | None]]:
+    """``(envFrom variables, valueFrom variables by name)``: None for an optional one that is
+    absent (it is then not set at all)."""
+    lookup = _Lookup(sources or EnvSources(), pod["metadata"].get("namespace", "default"))
+    from_sources = env_from(container, lookup, warn)
+    values = {var["name"]: value_from(var["valueFrom"], container, pod, pod_ip, lookup)
+              for var in container.get("env") or [] if "value" not in var
+              and var.get("valueFrom")}
+    return from_sources, values
