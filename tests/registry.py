@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,6 +33,19 @@ class RunningRegistry:
     @property
     def url(self) -> str:
         return f"http://{self.host}"
+
+
+def htpasswd_auth(tmp: str, user: str, password: str) -> str:
+    """The ``auth:`` section of a registry that wants this user name and password (HTTP Basic,
+    an htpasswd file with a bcrypt hash, made with the C library's crypt(3))."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # crypt: gone in Python 3.13
+        import crypt
+    os.makedirs(tmp, exist_ok=True)
+    path = os.path.join(tmp, "htpasswd")
+    with open(path, "w") as f:
+        f.write(f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
+    return f"auth:\n  htpasswd:\n    realm: test-realm\n    path: {path}\n"
 
 
 def _free_port() -> int:

@@ -87,7 +87,8 @@ def validate_config_map(obj: Any) -> list[FieldError]:
 
 
 def _check_base64(value: Any, path: FieldPath, errs: list[FieldError]) -> bytes | None:
-    if f.expect_str(value, path, errs) is None:
+    if not isinstance(value, str):  # its value is not repeated: it may be a secret
+        errs.append(f.invalid(path, "<value omitted>", "must be a base64 string"))
         return None
     try:
         return base64.b64decode(value, validate=True)
@@ -103,17 +104,16 @@ def default_secret(obj: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("type", "Opaque")
     if out.get("type") in ("", None):
         out["type"] = "Opaque"
-    strings = out.pop("stringData", None)
-    if isinstance(strings, dict) and strings:
-        data = out.get("data")
-        if data is None:
-            data = out["data"] = {}
-        if isinstance(data, dict):
-            for key, value in strings.items():
-                if isinstance(value, str):
-                    data[key] = base64.b64encode(value.encode()).decode()
-                else:  # left for validation to name
-                    data[key] = value
+    strings = out.get("stringData")
+    if not isinstance(strings, dict) or not all(isinstance(v, str) for v in strings.values()):
+        return out  # left in place for validation to name
+    out.pop("stringData")
+    data = out.get("data")
+    if data is None:
+        data = out["data"] = {}
+    if isinstance(data, dict):
+        for key, value in strings.items():
+            data[key] = base64.b64encode(value.encode()).decode()
     return out
 
 
@@ -123,12 +123,19 @@ def validate_secret(obj: Any) -> list[FieldError]:
     obj = f.expect_dict(obj, FieldPath(""), errs)
     errs += validate_type_meta(obj, "v1", "Secret")
     errs += validate_object_meta(obj.get("metadata"), FieldPath("metadata"))
+    for key, value in f.expect_dict(obj.get("stringData"), FieldPath("stringData"),
+                                    errs).items():  # only left when not all strings
+        if not isinstance(value, str):
+            errs.append(f.invalid(FieldPath("stringData").key(str(key)), "<value omitted>",
+                                  "must be a string"))
     path = FieldPath("data")
     data = f.expect_dict(obj.get("data"), path, errs)
     _check_keys(data, path, errs)
     decoded = {key: _check_base64(value, path.key(str(key)), errs)
                for key, value in data.items()}
-    _check_size(obj, ("data",), errs)
+    if sum(len(k) + len(v or b"") for k, v in decoded.items()) > MAX_BYTES:  # decoded bytes
+        errs.append(f.FieldError(f.TOO_LONG, "data", None, f"must have at most {MAX_BYTES} "
+                                 "bytes"))
     kind = obj.get("type")
     if not isinstance(kind, str) or not kind:
         errs.append(f.required(FieldPath("type")))
@@ -137,7 +144,7 @@ def validate_secret(obj: Any) -> list[FieldError]:
         if key not in data:
             errs.append(f.required(path.key(key)))
     if kind == "kubernetes.io/basic-auth" and not ({"username", "password"} & set(data)):
-        errs.append(f.required(path.key("username")))
+        errs += [f.required(path.key("username")), f.required(path.key("password"))]
     if kind == "kubernetes.io/service-account-token":
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
         if not annotations.get("kubernetes.io/service-account.name"):

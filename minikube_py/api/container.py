@@ -34,6 +34,10 @@ _FIELD_REFS = ["metadata.annotations", "metadata.labels", "metadata.name", "meta
                "metadata.uid", "spec.nodeName", "spec.serviceAccountName", "status.hostIP",
                "status.hostIPs", "status.podIP", "status.podIPs"]
 _SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['[^']+'\]$")
+#: What ``resourceFieldRef.divisor`` may be (upstream's validateContainerResourceDivisor).
+_CPU_DIVISORS = ["1m", "1"]
+_BYTE_DIVISORS = ["1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi",
+                  "1Ei"]
 _RESOURCE_REFS = ["limits.cpu", "limits.ephemeral-storage", "limits.memory", "requests.cpu",
                   "requests.ephemeral-storage", "requests.memory"]
 
@@ -151,6 +155,15 @@ def _validate_env_source(var: dict[str, Any], path: FieldPath) -> list[FieldErro
         elif ref["resource"] not in _RESOURCE_REFS:
             errs.append(f.not_supported(path.child("resourceFieldRef", "resource"),
                                         ref["resource"], _RESOURCE_REFS))
+        else:
+            allowed = _CPU_DIVISORS if ref["resource"].endswith(".cpu") else _BYTE_DIVISORS
+            divisor = ref.get("divisor")
+            if divisor is not None and str(divisor) not in allowed:
+                errs.append(f.not_supported(path.child("resourceFieldRef", "divisor"),
+                                            divisor, allowed))
+    if "fileKeyRef" in kinds:
+        errs.append(f.forbidden(path.child("fileKeyRef"), "not supported by minikube-py "
+                                "(upstream's EnvFiles feature gate)"))
     for kind in ("configMapKeyRef", "secretKeyRef"):
         if kind in kinds:
             _validate_key_selector(source[kind], path.child(kind), errs)

@@ -148,22 +148,26 @@ def _validate_volume_source(volume: dict[str, Any], p: FieldPath) -> list[FieldE
         name_field = "name" if kind == "configMap" else "secretName"
         if not source.get(name_field):
             errs.append(f.required(q.child(name_field)))
-        mode = source.get("defaultMode")
-        if mode is not None and (not isinstance(mode, int) or isinstance(mode, bool)
-                                 or not 0 <= mode <= 0o777):
-            errs.append(f.invalid(q.child("defaultMode"), mode,
-                                  "must be a number between 0 and 0777 (octal), both "
-                                  "inclusive"))
+        _check_mode(source.get("defaultMode"), q.child("defaultMode"), errs)
         for i, item in enumerate(f.expect_list(source.get("items"), q.child("items"), errs)):
             item = f.expect_dict(item, q.child("items").index(i), errs)
             if not item.get("key"):
                 errs.append(f.required(q.child("items").index(i).child("key")))
+            _check_mode(item.get("mode"), q.child("items").index(i).child("mode"), errs)
             if not item.get("path"):
                 errs.append(f.required(q.child("items").index(i).child("path")))
             else:
                 errs += _path_errors(q.child("items").index(i).child("path"), item["path"],
                                      absolute=False)
     return errs
+
+
+def _check_mode(mode: Any, path: FieldPath, errs: list[FieldError]) -> None:
+    """A file mode for a volume's files: 0-0777, so no setuid, setgid or sticky bit."""
+    if mode is not None and (not isinstance(mode, int) or isinstance(mode, bool)
+                             or not 0 <= mode <= 0o777):
+        errs.append(f.invalid(path, mode, "must be a number between 0 and 0777 (octal), both "
+                              "inclusive"))
 
 
 def _validate_volumes(volumes: Any, path: FieldPath, errs: list[FieldError]) -> set[str]:

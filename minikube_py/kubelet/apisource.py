@@ -150,6 +150,11 @@ class ApiSource:
         found: dict[str, Any] | None = self.client.find(SECRETS, name, namespace)
         return found
 
+    def service_account(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A ServiceAccount, for the imagePullSecrets it gives its pods."""
+        found: dict[str, Any] | None = self.client.find(SERVICE_ACCOUNTS, name, namespace)
+        return found
+
     # -- service account tokens ---------------------------------------------------------------
     @property
     def ca_file(self) -> str | None:

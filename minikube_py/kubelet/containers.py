@@ -35,9 +35,10 @@ from minikube_py.kubelet.observe import clear_waiting
 from minikube_py.kubelet.plan import container_hash
 from minikube_py.kubelet.podsandbox import SandboxInfo, pod_files
 from minikube_py.kubelet.probes import run_handler
+from minikube_py.kubelet.pullsecrets import Credentials, pull_credentials
 from minikube_py.kubelet.security import ContainerConfigError, runtime_settings
 from minikube_py.kubelet.serviceaccount import token_volume
-from minikube_py.kubelet.volumes import container_volumes
+from minikube_py.kubelet.volumes import api_data_volumes, container_volumes
 from runtime import container as rt
 from runtime.cgroups import CgroupDriver, Resources
 from runtime.exec import exec_in_container
@@ -76,15 +77,17 @@ def container_env(
         env[key] = value
     env["HOSTNAME"] = pod["spec"].get("hostname") or pod["metadata"]["name"]
     env.update(service_env or {})
-    from_sources, values = envsources.resolve(container, pod, pod_ip, sources, warn)
-    env.update(from_sources)
+    resolver = envsources.Resolver(container, pod, pod_ip, sources, warn)
+    env.update(resolver.env_from())
     for var in container.get("env") or []:
-        if "value" in var:
+        if var.get("value"):
             env[var["name"]] = expand(str(var["value"]), env)
-        elif values.get(var["name"]) is not None:
-            env[var["name"]] = str(values[var["name"]])
-        elif var["name"] not in values:  # neither value nor valueFrom: empty, as upstream
-            env.setdefault(var["name"], "")
+        elif var.get("valueFrom"):
+            resolved = resolver.value(var["valueFrom"])
+            if resolved is not None:  # None: an optional key that is not there, left unset
+                env[var["name"]] = resolved
+        else:  # neither: an empty value, as upstream
+            env[var["name"]] = ""
     return env
 
 
@@ -144,7 +147,10 @@ def start_container(
     uid, name = meta["uid"], container["name"]
 
     # Step 1: ensure the image; then what its securityContext asks of the runtime.
-    image = _ensure_image(images, container["image"], event)
+    sources = env_sources or EnvSources()
+    image = _ensure_image(images, container["image"], event, lambda: pull_credentials(
+        pod, sources.secret, sources.service_account,
+        lambda message: event("Warning", "FailedToRetrieveImagePullSecret", message)))
     try:
         security = runtime_settings(pod, container, image.config.user)
     except ContainerConfigError as e:
@@ -190,7 +196,7 @@ def start_container(
                 namespaces={"net": sandbox.netns_path, "ipc": sandbox.ipc, "uts": sandbox.uts},
                 log_path=log_path,
                 files=pod_files(config, uid),
-                volumes=container_volumes(container, volume_paths or {})
+                volumes=container_volumes(container, volume_paths or {}, api_data_volumes(pod))
                 + token_volume(config, uid),
                 stop_signal=image.config.stop_signal,
                 **security,
@@ -246,7 +252,9 @@ class ImagePullError(MinikubeError):
     """The image could not be found or pulled (upstream: ErrImagePull, then ImagePullBackOff)."""
 
 
-def _ensure_image(images: ImageStore, ref: str, event: EventSink) -> Image:
+def _ensure_image(images: ImageStore, ref: str, event: EventSink,
+                  credentials: Callable[[], Credentials] = dict) -> Image:
+    """The image from the store, or pulled (with the pod's pull secrets, read only then)."""
     found = images.find_image(ref)
     if found is not None:
         event("Normal", "Pulled", f'Container image "{ref}" already present on machine')
@@ -255,7 +263,8 @@ def _ensure_image(images: ImageStore, ref: str, event: EventSink) -> Image:
     started = time.monotonic()
     try:
         image = images.ensure_image(ref, progress=lambda line: log.info("image %s: %s", ref,
-                                                                         line))
+                                                                         line),
+                                    credentials=credentials())
     except MinikubeError as e:
         event("Warning", "Failed", f'Failed to pull image "{ref}": {e}')
         event("Warning", "Failed", "Error: ErrImagePull")

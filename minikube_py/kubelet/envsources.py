@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from minikube_py.api.configdata import config_map_bytes, secret_bytes
+from minikube_py.api.configdata import secret_bytes
 from minikube_py.api.names import is_env_var_name
 from minikube_py.api.quantity import cpu_millis, memory_bytes, parse_quantity
 from minikube_py.kubelet.security import ContainerConfigError
@@ -45,81 +45,88 @@ def _node_memory() -> int:
 
 @dataclass
 class EnvSources:
-    """What variables may be read from: the API's ConfigMaps and Secrets (None on a
-    standalone node), the node's address and capacity (for unset limits)."""
+    """What a container's start may read from the API (None on a standalone node):
+    ConfigMaps and Secrets for variables, pull secrets and ServiceAccounts for images; and
+    the node's address and capacity (for unset limits)."""
 
     config_map: Getter | None = None
     secret: Getter | None = None
     host_ip: str = ""
+    #: the pod's ServiceAccount, for its imagePullSecrets (``pullsecrets.py``)
+    service_account: Getter | None = None
     node_cpu_millis: int = field(default_factory=lambda: 1000 * (os.cpu_count() or 1))
     node_memory: int = field(default_factory=_node_memory)
     node_storage: int = field(default_factory=lambda: shutil.disk_usage("/").total)
 
 
-class _Lookup:
-    """Reads each ConfigMap or Secret once per container start."""
+class Resolver:
+    """Resolves one container's ``envFrom`` and ``valueFrom`` entries, reading each
+    ConfigMap or Secret at most once."""
 
-    def __init__(self, sources: EnvSources, namespace: str) -> None:
-        self.sources, self.namespace = sources, namespace
+    def __init__(self, container: dict[str, Any], pod: dict[str, Any], pod_ip: str,
+                 sources: EnvSources | None, warn: Callable[[str], None]) -> None:
+        self.container, self.pod, self.pod_ip = container, pod, pod_ip
+        self.sources = sources or EnvSources()
+        self.warn = warn
+        self.namespace = pod["metadata"].get("namespace", "default")
         self.cache: dict[tuple[str, str], dict[str, bytes] | None] = {}
 
     def data(self, kind: str, name: str, optional: bool) -> dict[str, bytes] | None:
-        """The object's data; None if it does not exist and ``optional``; else an error."""
+        """The object's data; None if it does not exist and ``optional``; else an error.
+        (A ConfigMap's ``binaryData`` is for volumes only, as upstream.)"""
         if (kind, name) not in self.cache:
             get = self.sources.config_map if kind == "ConfigMap" else self.sources.secret
             found = get(self.namespace, name) if get is not None else None
             self.cache[(kind, name)] = None if found is None else (
-                config_map_bytes(found) if kind == "ConfigMap" else secret_bytes(found))
+                {k: str(v).encode() for k, v in (found.get("data") or {}).items()}
+                if kind == "ConfigMap" else secret_bytes(found))
         data = self.cache[(kind, name)]
         if data is None and not optional:
             raise ContainerConfigError(f'{kind.lower()} "{name}" not found')
         return data
 
+    def env_from(self) -> dict[str, str]:
+        """The variables of ``envFrom``, in order (a later source wins)."""
+        out: dict[str, str] = {}
+        for source in self.container.get("envFrom") or []:
+            kind, ref = (("ConfigMap", source["configMapRef"]) if source.get("configMapRef")
+                         else ("Secret", source.get("secretRef") or {}))
+            name = str(ref.get("name") or "")
+            data = self.data(kind, name, bool(ref.get("optional")))
+            prefix = str(source.get("prefix") or "")
+            invalid = []
+            for key, value in (data or {}).items():
+                if is_env_var_name(prefix + key):
+                    invalid.append(prefix + key)
+                    continue
+                out[prefix + key] = value.decode(errors="replace")
+            if invalid:
+                self.warn(f"Keys [{', '.join(sorted(invalid))}] from the EnvFrom "
+                          f"{kind.lower()} {self.namespace}/{name} were skipped since they are "
+                          "considered invalid environment variable names.")
+        return out
 
-def env_from(container: dict[str, Any], lookup: _Lookup,
-             warn: Callable[[str], None]) -> dict[str, str]:
-    """The variables of ``envFrom``, in order (a later source wins)."""
-    out: dict[str, str] = {}
-    for source in container.get("envFrom") or []:
-        kind, ref = (("ConfigMap", source["configMapRef"]) if source.get("configMapRef")
-                     else ("Secret", source.get("secretRef") or {}))
-        name = str(ref.get("name") or "")
-        data = lookup.data(kind, name, bool(ref.get("optional")))
-        prefix = str(source.get("prefix") or "")
-        invalid = []
-        for key, value in (data or {}).items():
-            if is_env_var_name(prefix + key):
-                invalid.append(key)
-                continue
-            out[prefix + key] = value.decode(errors="replace")
-        if invalid:
-            warn(f"Keys [{', '.join(sorted(invalid))}] from the EnvFrom {kind.lower()} "
-                 f"{lookup.namespace}/{name} were skipped since they are considered invalid "
-                 "environment variable names.")
-    return out
-
-
-def value_from(source: dict[str, Any], container: dict[str, Any], pod: dict[str, Any],
-               pod_ip: str, lookup: _Lookup) -> str | None:
-    """One ``valueFrom``: its value; None for an optional key that is not there."""
-    for kind, key_ref in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
-        if source.get(key_ref):
-            ref = source[key_ref]
-            name, key, optional = str(ref.get("name")), str(ref.get("key")), \
-                bool(ref.get("optional"))
-            data = lookup.data(kind, name, optional)
-            if data is None or key not in data:
-                if optional:
-                    return None
-                raise ContainerConfigError(f"couldn't find key {key} in {kind} "
-                                           f"{lookup.namespace}/{name}")
-            return data[key].decode(errors="replace")
-    if source.get("fieldRef"):
-        return field_value(str(source["fieldRef"].get("fieldPath", "")), pod, pod_ip,
-                           lookup.sources.host_ip)
-    if source.get("resourceFieldRef"):
-        return resource_value(source["resourceFieldRef"], container, pod, lookup.sources)
-    return ""
+    def value(self, source: dict[str, Any]) -> str | None:
+        """One ``valueFrom``: its value; None for an optional key that is not there."""
+        for kind, key_ref in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
+            if source.get(key_ref):
+                ref = source[key_ref]
+                name, key = str(ref.get("name")), str(ref.get("key"))
+                optional = bool(ref.get("optional"))
+                data = self.data(kind, name, optional)
+                if data is None or key not in data:
+                    if optional:
+                        return None
+                    raise ContainerConfigError(f"couldn't find key {key} in {kind} "
+                                               f"{self.namespace}/{name}")
+                return data[key].decode(errors="replace")
+        if source.get("fieldRef"):
+            return field_value(str(source["fieldRef"].get("fieldPath", "")), self.pod,
+                               self.pod_ip, self.sources.host_ip)
+        if source.get("resourceFieldRef"):
+            return resource_value(source["resourceFieldRef"], self.container, self.pod,
+                                  self.sources)
+        return ""
 
 
 def field_value(path: str, pod: dict[str, Any], pod_ip: str, host_ip: str) -> str:
@@ -149,31 +156,22 @@ def _pairs(values: Any) -> str:
 def resource_value(ref: dict[str, Any], container: dict[str, Any], pod: dict[str, Any],
                    sources: EnvSources) -> str:
     """A ``resourceFieldRef``: a request or limit of this (or a named) container, divided by
-    ``divisor`` and rounded up, as upstream's ``ExtractContainerResourceValue``."""
+    ``divisor`` and rounded up, as upstream's ``ExtractContainerResourceValue``; a limit not
+    set (or zero) is the node's capacity."""
     name = ref.get("containerName") or container["name"]
     target = next((c for c in (pod["spec"].get("initContainers") or [])
-                   + pod["spec"]["containers"] if c["name"] == name), container)
+                   + pod["spec"]["containers"] if c["name"] == name), None)
+    if target is None:
+        raise ContainerConfigError(f"container {name} not found")
     which, _, resource = str(ref.get("resource", "")).partition(".")
     values = ((target.get("resources") or {}).get(which) or {})
     divisor = parse_quantity(str(ref.get("divisor") or "1"))
     if resource == "cpu":
-        millis = cpu_millis(values["cpu"]) if "cpu" in values else (
-            sources.node_cpu_millis if which == "limits" else 0)
-        return str(math.ceil(millis / float(divisor * 1000))) if divisor else "0"
-    amount = memory_bytes(values[resource]) if resource in values else (
-        (sources.node_memory if resource == "memory" else sources.node_storage)
-        if which == "limits" else 0)
-    return str(math.ceil(amount / float(divisor))) if divisor else "0"
-
-
-def resolve(container: dict[str, Any], pod: dict[str, Any], pod_ip: str,
-            sources: EnvSources | None, warn: Callable[[str], None]
-            ) -> tuple[dict[str, str], dict[str, str | None]]:
-    """``(envFrom variables, valueFrom variables by name)``: None for an optional one that is
-    absent (it is then not set at all)."""
-    lookup = _Lookup(sources or EnvSources(), pod["metadata"].get("namespace", "default"))
-    from_sources = env_from(container, lookup, warn)
-    values = {var["name"]: value_from(var["valueFrom"], container, pod, pod_ip, lookup)
-              for var in container.get("env") or [] if "value" not in var
-              and var.get("valueFrom")}
-    return from_sources, values
+        millis = cpu_millis(values["cpu"]) if "cpu" in values else 0
+        if not millis and which == "limits":
+            millis = sources.node_cpu_millis
+        return str(math.ceil(millis / float(divisor * 1000)))
+    amount = memory_bytes(values[resource]) if resource in values else 0
+    if not amount and which == "limits":
+        amount = sources.node_memory if resource == "memory" else sources.node_storage
+    return str(math.ceil(amount / math.ceil(divisor)))

@@ -88,6 +88,7 @@ class Kubelet:
         self.ctx.ca_file = getattr(self.source, "ca_file", None)
         self.ctx.config_maps = getattr(self.source, "config_map", None)  # ApiSource only
         self.ctx.secrets = getattr(self.source, "secret", None)
+        self.ctx.service_accounts = getattr(self.source, "service_account", None)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="podworker")
         self._lock = threading.Lock()
         self._busy: set[str] = set()
@@ -105,6 +106,9 @@ class Kubelet:
         """Node-level objects every pod needs: the bridge, the cgroup parent, directories."""
         for d in (self.config.pods_dir, self.config.manifests_dir, self.config.images_dir):
             os.makedirs(d, exist_ok=True)
+        # Pods' files (volumes, secrets, container configs with their variables) are for
+        # root only, as upstream's /var/lib/kubelet/pods.
+        os.chmod(self.config.pods_dir, 0o750)
         bridge.ensure_bridge(self.config.network)
         self.ctx.host_ip = self.config.network.gateway
         self.ctx.cgroups.ensure(self.config.cgroup_parent, Resources())

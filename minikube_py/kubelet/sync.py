@@ -93,8 +93,11 @@ class NodeContext:
     #: (namespace, name) -> a ConfigMap, for configMap volumes and env; None on a standalone
     #: node (no API server)
     config_maps: ConfigMapGetter | None = None
-    #: (namespace, name) -> a Secret, for secret volumes and env; None on a standalone node
+    #: (namespace, name) -> a Secret, for secret volumes, env and image pull secrets; None on
+    #: a standalone node
     secrets: ConfigMapGetter | None = None
+    #: (namespace, name) -> a ServiceAccount, for its imagePullSecrets
+    service_accounts: ConfigMapGetter | None = None
 
 
 @dataclass
@@ -150,7 +153,8 @@ def _start(ctx: NodeContext, pod: Pod, name: str, observed: ObservedPod,
             ctx.config, pod, container, sandbox, attempt, step, ctx.images, ctx.cgroups,
             lambda kind, reason, msg: ctx.events(pod, kind, reason, msg),
             service_env=pod_service_env(pod, ctx.services), volume_paths=volume_paths,
-            env_sources=EnvSources(ctx.config_maps, ctx.secrets, ctx.host_ip),
+            env_sources=EnvSources(ctx.config_maps, ctx.secrets, ctx.host_ip,
+                                   ctx.service_accounts),
         )
     except (ctr.ImagePullError, ContainerConfigError) as e:  # no instance: a waiting reason
         reason = "ErrImagePull" if isinstance(e, ctr.ImagePullError) else \

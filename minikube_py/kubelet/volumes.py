@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import explain
@@ -140,16 +140,36 @@ def _write_keys(path: str, volume: str, kind: str, wanted: str, data: dict[str, 
                 raise VolumeError(f'MountVolume.SetUp failed for volume "{volume}" : {kind} '
                                   f"references non-existent {_KEY_WORD[kind]} key: {key}")
             continue
-        target = os.path.join(path, rel)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "wb") as f:  # in place: the directory is bound, not the files
-            f.write(data[key])
-        os.chmod(target, int(item.get("mode", mode)))
+        _write_file(os.path.join(path, rel), data[key], int(item.get("mode", mode)))
         written.add(rel)
     for entry in os.listdir(path):  # keys removed from the object go away
         if entry not in {w.split("/")[0] for w in written} and \
                 os.path.isfile(os.path.join(path, entry)):
             os.unlink(os.path.join(path, entry))
+
+
+def _write_file(target: str, content: bytes, mode: int) -> None:
+    """Write a key's file unless it already holds that content and mode: a new file renamed
+    over the old one, so a reader sees the old or the new value, never half of one. Nothing
+    here follows a symlink (the containers see these directories read-only anyway)."""
+    try:
+        st = os.lstat(target)
+        if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == mode:
+            with open(target, "rb") as f:
+                if f.read() == content:
+                    return
+    except FileNotFoundError:
+        pass
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    tmp = os.path.join(os.path.dirname(target), f".tmp-{os.path.basename(target)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
+    try:
+        os.write(fd, content)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
 
 
 #: Upstream's words in "configmap references non-existent config key: K".
@@ -174,9 +194,17 @@ def setup_volumes(config: NodeConfig, pod: Pod, get_config_map: ConfigMapGetter 
     return paths
 
 
-def container_volumes(container: dict[str, Any], paths: dict[str, str]
-                      ) -> list[tuple[str, str, bool]]:
-    """(mountPath, host path, read-only) for each of the container's volumeMounts."""
+def api_data_volumes(pod: Pod) -> set[str]:
+    """The pod's configMap and secret volumes: always mounted read-only, as upstream (the
+    kubelet rewrites their files; a container must not change or replace them)."""
+    return {v["name"] for v in pod["spec"].get("volumes") or []
+            if "configMap" in v or "secret" in v}
+
+
+def container_volumes(container: dict[str, Any], paths: dict[str, str],
+                      read_only: Collection[str] = ()) -> list[tuple[str, str, bool]]:
+    """(mountPath, host path, read-only) for each of the container's volumeMounts; the
+    volumes named in ``read_only`` are read-only whatever the mount says."""
     out = []
     for mount in container.get("volumeMounts") or []:
         source = paths[mount["name"]]
@@ -185,7 +213,8 @@ def container_volumes(container: dict[str, Any], paths: dict[str, str]
             source = os.path.join(source, sub)
             if not os.path.exists(source):
                 os.makedirs(source, mode=0o777)  # upstream creates a missing subPath
-        out.append((str(mount["mountPath"]), source, bool(mount.get("readOnly"))))
+        out.append((str(mount["mountPath"]), source,
+                    bool(mount.get("readOnly")) or mount["name"] in read_only))
     return out
 
 

@@ -37,6 +37,7 @@ See for yourself::
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import http.client
@@ -102,6 +103,32 @@ class Descriptor:
         return cls(media_type, digest, size)
 
 
+#: registry host (as in a dockerconfigjson's ``auths``) -> (user name, password)
+Credentials = dict[str, tuple[str, str]]
+#: The names Docker Hub goes by in ``auths`` (``docker login`` writes the first).
+DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io",
+                   "registry-1.docker.io")
+
+
+def auth_host(key: str) -> str:
+    """``https://host:5000/v2/`` or ``host:5000`` -> ``host:5000`` (how kubelets match
+    ``auths`` keys to an image's registry)."""
+    key = key.strip()
+    if "://" in key:
+        key = urllib.parse.urlsplit(key).netloc
+    return key.split("/", 1)[0]
+
+
+def credentials_for(base: str, credentials: Credentials) -> tuple[str, str] | None:
+    """The user name and password for the registry at ``base``, if a pull secret has them."""
+    host = urllib.parse.urlsplit(base).netloc
+    keys = DOCKER_HUB_KEYS if host == DOCKER_HUB else (host,)
+    for key, pair in credentials.items():
+        if auth_host(key) in {auth_host(k) for k in keys}:
+            return pair
+    return None
+
+
 def registry_for(reference: Reference) -> tuple[str, str]:
     """``(base URL, repository)`` for a reference: where ``/v2/<repository>/...`` lives."""
     domain = reference.domain
@@ -131,19 +158,30 @@ def _sha256(data: bytes) -> str:
 class Registry:
     """One repository in one registry, over HTTP(S), with anonymous Bearer tokens."""
 
-    def __init__(self, base: str, repository: str, timeout: float = TIMEOUT) -> None:
+    def __init__(self, base: str, repository: str, timeout: float = TIMEOUT,
+                 credentials: tuple[str, str] | None = None) -> None:
         self.base = base.rstrip("/")
         self.repository = repository
         self.timeout = timeout
+        #: (user name, password) from an image pull secret; None = anonymous
+        self.credentials = credentials
         self._token: str | None = None
+        self._basic = False  # the registry asked for Basic authentication
         host = urllib.parse.urlsplit(self.base).netloc
         # A registry on this machine is reached directly, never through an http_proxy.
         self._opener = (urllib.request.build_opener(urllib.request.ProxyHandler({}))
                         if is_local_registry(host) else urllib.request.build_opener())
 
     @classmethod
-    def for_reference(cls, reference: Reference) -> Registry:
-        return cls(*registry_for(reference))
+    def for_reference(cls, reference: Reference,
+                      credentials: Credentials | None = None) -> Registry:
+        base, repository = registry_for(reference)
+        return cls(base, repository, credentials=credentials_for(base, credentials or {}))
+
+    def _basic_header(self) -> str:
+        assert self.credentials is not None
+        pair = f"{self.credentials[0]}:{self.credentials[1]}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
 
     @property
     def where(self) -> str:
@@ -152,10 +190,12 @@ class Registry:
     # -- HTTP ---------------------------------------------------------------------------
     def request(self, method: str, url: str, *, data: bytes | Any = None,
                 headers: dict[str, str] | None = None, scope: str = "pull") -> HTTPResponse:
-        """Send one request; on a Bearer challenge fetch a token once and send it again.
+        """Send one request; on a challenge (401) answer it once and send it again: a Bearer
+        challenge with a token from its realm, a Basic one with the pull secret's user name
+        and password.
 
-        The token goes in an *unredirected* header: a blob's redirect to a CDN must not
-        carry it (the CDN's signed URL refuses a second credential, and it is not theirs).
+        Credentials go in an *unredirected* header: a blob's redirect to a CDN must not
+        carry them (the CDN's signed URL refuses a second credential, and they are not theirs).
         """
         if not url.startswith(("http://", "https://")):
             url = self.base + url
@@ -166,6 +206,8 @@ class Registry:
                                              headers=headers or {})
             if self._token:
                 request.add_unredirected_header("Authorization", f"Bearer {self._token}")
+            elif self._basic and self.credentials:
+                request.add_unredirected_header("Authorization", self._basic_header())
             try:
                 return self._opener.open(request, timeout=self.timeout)  # type: ignore[no-any-return]
             except urllib.error.HTTPError as e:
@@ -173,6 +215,11 @@ class Registry:
                 if e.code == 401 and attempt == 1 and challenge.lower().startswith("bearer "):
                     e.close()
                     self._token = self._fetch_token(challenge, scope)
+                    continue
+                if (e.code == 401 and attempt == 1 and self.credentials and not self._basic
+                        and challenge.lower().startswith("basic ")):
+                    e.close()
+                    self._basic = True
                     continue
                 raise RegistryError(self._describe(method, url, e)) from e
             except (OSError, ValueError, http.client.HTTPException) as e:  # refused, DNS,
@@ -192,9 +239,13 @@ class Registry:
         if "service" in params:
             query["service"] = params["service"]
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
-        explain.record(["curl", "-s", url])
+        explain.record(["curl", "-s", *(["-u", f"{self.credentials[0]}:..."]
+                                         if self.credentials else []), url])
+        request = urllib.request.Request(url)
+        if self.credentials:  # the token server decides what this user may pull
+            request.add_unredirected_header("Authorization", self._basic_header())
         try:
-            with self._opener.open(url, timeout=self.timeout) as answer:
+            with self._opener.open(request, timeout=self.timeout) as answer:
                 body = json.load(answer)
         except urllib.error.HTTPError as e:
             raise RegistryError(self._describe("GET", url, e)) from e
@@ -377,7 +428,8 @@ def _diff_ids(config_bytes: bytes, where: str) -> list[str]:
 
 
 def pull(reference: Reference, work: str, have_layer: Callable[[str], bool],
-         report: Progress) -> tuple[bytes, list[PendingLayer], str]:
+         report: Progress, credentials: Credentials | None = None
+         ) -> tuple[bytes, list[PendingLayer], str]:
     """Fetch an image into ``work``: ``(config bytes, layers, manifest digest)``, ready for
     the store.
 
@@ -385,7 +437,7 @@ def pull(reference: Reference, work: str, have_layer: Callable[[str], bool],
     digest is the image ID); 3. fetch and unpack each layer the store lacks, checking both
     its digest and its diff_id against the config.
     """
-    registry = Registry.for_reference(reference)
+    registry = Registry.for_reference(reference, credentials)
     try:
         # Step 1: the manifest.
         manifest, manifest_digest = resolve(registry, reference)
@@ -439,7 +491,7 @@ def pull(reference: Reference, work: str, have_layer: Callable[[str], bool],
 
 
 def push(config_bytes: bytes, layer_dirs: list[str], destination: Reference, work: str,
-         report: Progress) -> tuple[str, bytes]:
+         report: Progress, credentials: Credentials | None = None) -> tuple[str, bytes]:
     """Push an image from the store: ``(manifest digest, config bytes as pushed)``.
 
     Each layer directory is written as a gzipped tar; where its tar's sha256 differs from the
@@ -448,7 +500,7 @@ def push(config_bytes: bytes, layer_dirs: list[str], destination: Reference, wor
     """
     if destination.digest:
         raise ImageError("push to a tag, not a digest")
-    registry = Registry.for_reference(destination)
+    registry = Registry.for_reference(destination, credentials)
     config = json.loads(config_bytes)
     descriptors, diff_ids = [], []
     for i, layer_dir in enumerate(layer_dirs, 1):

@@ -265,7 +265,8 @@ class ImageStore:
         """Would :meth:`ensure_image` try a registry for this reference?"""
         return self.registries if reference.domain else self.docker_hub
 
-    def ensure_image(self, ref: str, progress: Progress | None = None) -> Image:
+    def ensure_image(self, ref: str, progress: Progress | None = None,
+                     credentials: registry.Credentials | None = None) -> Image:
         """Return the image, building it with a built-in recipe if it is not stored yet.
 
         Steps: 1. look it up; 2. take the reference's build lock and look again (another
@@ -284,7 +285,7 @@ class ImageStore:
             # Step 3: a recipe, a registry, or the error a kubelet shows as ErrImagePull.
             recipe = None if reference.digest else builders.recipe_for(reference.name)
             if recipe is None and self.can_pull(reference):
-                return self._pull(reference, report)
+                return self._pull(reference, report, credentials)
             if recipe is None:
                 raise ImageNotFound(builders.not_found_message(
                     str(reference), pulls_off="docker_hub" if not reference.domain
@@ -298,7 +299,8 @@ class ImageStore:
                 # Step 5: commit.
                 return self.commit(reference, layers, config)
 
-    def _pull(self, reference: Reference, report: Progress) -> Image:
+    def _pull(self, reference: Reference, report: Progress,
+              credentials: registry.Credentials | None = None) -> Image:
         """Pull from the registry into a work directory, then commit (caller holds the
         reference's lock)."""
         def have_layer(diff_id: str) -> bool:
@@ -306,14 +308,16 @@ class ImageStore:
 
         with self.workdir("pull") as work:
             try:
-                config, layers, digest = registry.pull(reference, work, have_layer, report)
+                config, layers, digest = registry.pull(reference, work, have_layer, report,
+                                                       credentials)
                 return self.commit_config(reference, layers, config, repo_digest=digest)
             except ImageError as e:
                 raise type(e)(f"failed to pull image {reference}: {e}") from e
             except OSError as e:
                 raise ImageError(f"failed to pull image {reference}: {e}") from e
 
-    def push(self, ref: str, destination: str, progress: Progress | None = None) -> str:
+    def push(self, ref: str, destination: str, progress: Progress | None = None,
+             credentials: registry.Credentials | None = None) -> str:
         """Push a stored (or built-in) image to the registry ``destination`` names; its
         manifest digest."""
         report = progress or (lambda line: log.info("Image push progress: %s", line))
@@ -330,7 +334,8 @@ class ImageStore:
             config = f.read()
         with self.workdir("push") as work:
             try:
-                digest, _ = registry.push(config, image.layers, target, work, report)
+                digest, _ = registry.push(config, image.layers, target, work, report,
+                                          credentials)
             except ImageError as e:
                 raise ImageError(f"failed to push image {target}: {e}") from e
         log.info("Pushed image ref=%s to=%s digest=%s", image.ref, target, digest)

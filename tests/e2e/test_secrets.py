@@ -39,8 +39,7 @@ def reader_pod(name: str, secret: str) -> dict[str, Any]:
                      "containers": [{
                          "name": "main", "image": "busybox", "command": ["sleep", "3600"],
                          "resources": {"limits": {"memory": "32Mi"}},
-                         "volumeMounts": [{"name": "creds", "mountPath": "/etc/creds",
-                                           "readOnly": True}],
+                         "volumeMounts": [{"name": "creds", "mountPath": "/etc/creds"}],
                          "envFrom": [{"configMapRef": {"name": "settings"}}],
                          "env": [
                              {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {
@@ -73,6 +72,10 @@ def test_a_secret_reaches_a_pod_as_files_on_tmpfs_and_as_variables(
 
     assert inside("cat", "/etc/creds/password") == "s3cret"
     assert inside("stat", "-c", "%a", "/etc/creds/user") == "400\n"
+    # Read-only although the mount did not ask: the kubelet owns these files.
+    tamper = kubectl("exec", "reader", "--", "sh", "-c", "echo x > /etc/creds/password",
+                     check=False)
+    assert tamper.returncode != 0 and "Read-only file system" in tamper.stderr
     mounts = inside("cat", "/proc/self/mounts")
     assert any(line.split()[1] == "/etc/creds" and line.split()[2] == "tmpfs"
                for line in mounts.splitlines()), mounts

@@ -29,7 +29,7 @@ from runtime.images import registry as reg
 from runtime.images.layers import write_layer_tar
 from runtime.images.model import host_architecture
 from tests.node.nodeharness import TestNode, busybox_pod
-from tests.registry import RunningRegistry, run_registry
+from tests.registry import RunningRegistry, htpasswd_auth, run_registry
 
 pytestmark = pytest.mark.root
 
@@ -346,7 +346,7 @@ class TokenServer:
     """The Docker token protocol's server side: ``GET /token?service=S&scope=...`` ->
     an ES256 JWT whose ``x5c`` header carries a certificate the registry trusts."""
 
-    def __init__(self, tmp: str) -> None:
+    def __init__(self, tmp: str, users: dict[str, str] | None = None) -> None:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -368,6 +368,8 @@ class TokenServer:
         with open(self.bundle, "wb") as f:
             f.write(cert.public_bytes(serialization.Encoding.PEM))
         self.scopes: list[str] = []
+        self.users = users  # None: anyone, anonymously; else Basic credentials required
+        self.users_seen: list[str] = []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -376,6 +378,16 @@ class TokenServer:
 
                 query = parse_qs(urlparse(self.path).query)
                 scope = query.get("scope", [""])[0]
+                if server.users is not None:
+                    header = self.headers.get("Authorization", "")
+                    user, _, password = base64.b64decode(
+                        header.removeprefix("Basic ") or b"").decode().partition(":")
+                    if server.users.get(user) != password or not user:
+                        self.send_response(401)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    server.users_seen.append(user)
                 server.scopes.append(scope)
                 body = json.dumps({"token": server.token(scope)}).encode()
                 self.send_response(200)
@@ -431,5 +443,45 @@ def test_a_registry_that_wants_a_bearer_token_gets_one_from_its_realm(
             image = ImageStore(str(tmp_path / "store"), registries=True).ensure_image(ref)
             assert image.ref == ref
             assert tokens.scopes[-1] == "repository:lab/guarded:pull"
+    finally:
+        tokens.close()
+
+
+# -- a registry that wants a user name and password ----------------------------------------
+def test_a_registry_behind_basic_auth_needs_the_pull_secrets_credentials(
+        tmp_path, busybox_store: ImageStore):
+    auth = htpasswd_auth(str(tmp_path / "auth"), "lab", "s3cret")
+    with run_registry(str(tmp_path / "registry"), auth=auth) as registry:
+        ref = f"{registry.host}/lab/private:1"
+        good = {registry.host: ("lab", "s3cret")}
+        with pytest.raises(ImageError) as anonymous:
+            busybox_store.push("busybox", ref)
+        assert "401 Unauthorized" in str(anonymous.value)
+        busybox_store.push("busybox", ref, credentials=good)
+
+        store = ImageStore(str(tmp_path / "store"), registries=True)
+        with pytest.raises(ImageNotFound) as refused:
+            store.ensure_image(ref)
+        assert "401 Unauthorized" in str(refused.value)
+        with pytest.raises(ImageNotFound):
+            store.ensure_image(ref, credentials={registry.host: ("lab", "wrong")})
+        # The key may be written as docker login writes it, with a scheme.
+        image = store.ensure_image(ref, credentials={f"http://{registry.host}/v2/":
+                                                     ("lab", "s3cret")})
+        assert image.ref == ref and leftovers(store) == []
+
+
+def test_a_token_realm_gets_the_credentials_too(tmp_path, busybox_store: ImageStore):
+    tokens = TokenServer(str(tmp_path / "tokens"), users={"lab": "s3cret"})
+    auth = (f"auth:\n  token:\n    realm: {tokens.url}\n    service: test-registry\n"
+            f"    issuer: test-issuer\n    rootcertbundle: {tokens.bundle}\n")
+    try:
+        with run_registry(str(tmp_path / "registry"), auth=auth) as registry:
+            ref = f"{registry.host}/lab/guarded:1"
+            with pytest.raises(ImageError) as anonymous:
+                busybox_store.push("busybox", ref)
+            assert "401" in str(anonymous.value)
+            busybox_store.push("busybox", ref, credentials={registry.host: ("lab", "s3cret")})
+            assert tokens.users_seen[-1] == "lab"
     finally:
         tokens.close()

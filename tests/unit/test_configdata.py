@@ -107,8 +107,8 @@ def test_env_from_a_config_map_and_a_secret_with_a_prefix_skips_invalid_names():
     warnings: list[str] = []
     env = env_for({"envFrom": [{"configMapRef": {"name": "settings"}},
                                {"secretRef": {"name": "db"}, "prefix": "DB_"}]}, warnings)
-    assert env["MODE"] == "fast" and env["LOGO"] == "png" and env["DB_password"] == "s3cret"
-    assert "bad key" not in env
+    assert env["MODE"] == "fast" and env["DB_password"] == "s3cret"
+    assert "bad key" not in env and "LOGO" not in env  # binaryData is for volumes only
     assert warnings == ["Keys [bad key] from the EnvFrom configmap shop/settings were skipped "
                         "since they are considered invalid environment variable names."]
 
@@ -166,3 +166,70 @@ def test_a_missing_env_from_source_is_an_error_unless_optional():
         env_for({"envFrom": [{"configMapRef": {"name": "other"}}]})
     assert "MODE" not in env_for({"envFrom": [{"configMapRef": {"name": "other",
                                                                  "optional": True}}]})
+
+
+def test_env_entries_resolve_in_order_as_upstream():
+    env = env_for({"envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "X-"}], "env": [
+        {"name": "MODE", "value": "", "valueFrom": {"configMapKeyRef": {"name": "settings",
+                                                                       "key": "MODE"}}},
+        {"name": "DUP", "value": "first"},
+        {"name": "DUP", "valueFrom": {"secretKeyRef": {"name": "db", "key": "nope",
+                                                        "optional": True}}},
+        {"name": "X-MODE"}]})
+    assert env["MODE"] == "fast"  # an empty value does not hide valueFrom
+    assert env["DUP"] == "first"  # an optional key that is not there sets nothing
+    assert env["X-MODE"] == ""    # neither value nor valueFrom: empty, over envFrom's
+
+
+def test_skipped_env_from_keys_are_named_with_their_prefix():
+    warnings: list[str] = []
+    env_for({"envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "P_"}]}, warnings)
+    assert warnings[0].startswith("Keys [P_bad key] from the EnvFrom configmap shop/settings")
+
+
+def test_resource_refs_to_another_container_zero_limits_and_byte_divisors():
+    ref = {"resource": "limits.memory", "containerName": "sidecar"}
+    with pytest.raises(ContainerConfigError, match="container sidecar not found"):
+        resource_value(ref, POD["spec"]["containers"][0], POD, sources())
+    zero = {"name": "z", "resources": {"limits": {"memory": "0", "cpu": "0"}}}
+    pod = {"spec": {"containers": [zero]}}
+    assert resource_value({"resource": "limits.memory", "divisor": "1Gi"}, zero, pod,
+                          sources()) == "8"
+    assert resource_value({"resource": "limits.cpu"}, zero, pod, sources()) == "4"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.update(env=[{"name": "X", "valueFrom": {"resourceFieldRef": {
+        "resource": "limits.memory", "divisor": "1m"}}}]),
+     'spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor: Unsupported value: "1m"'),
+    (lambda c: c.update(env=[{"name": "X", "valueFrom": {"fileKeyRef": {
+        "path": "a", "volumeName": "v", "key": "k"}}}]),
+     "spec.containers[0].env[0].valueFrom.fileKeyRef: Forbidden"),
+    (lambda c: c.update(envFrom=[{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]),
+     "spec.containers[0].envFrom[0]: Invalid value"),
+    (lambda c: c.update(envFrom=[{"prefix": "1"}]),
+     "spec.containers[0].envFrom[0]: Required value: must specify one of: `configMapRef` or "
+     "`secretRef`"),
+])
+def test_env_sources_are_checked_by_the_api(change: Any, message: str):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    change(pod["spec"]["containers"][0])
+    errs = errors_of(pod)
+    assert any(e.startswith(message) for e in errs), errs
+
+
+def test_a_volume_file_mode_cannot_be_setuid():
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}],
+                    "volumes": [{"name": "v", "configMap": {"name": "c", "items": [
+                        {"key": "k", "path": "k", "mode": 0o4755}]}}]}}
+    assert "spec.volumes[0].configMap.items[0].mode: Invalid value: 2541: must be a number " \
+           "between 0 and 0777 (octal), both inclusive" in errors_of(pod)
+
+
+def test_a_secret_value_that_is_not_a_string_is_not_repeated_in_the_error():
+    errs = errors_of(secret(stringData={"pin": 1234}))
+    assert errs == ['stringData[pin]: Invalid value: "<value omitted>": must be a string']
+    assert errors_of(secret(data={"pin": 1234})) == [
+        'data[pin]: Invalid value: "<value omitted>": must be a base64 string']
