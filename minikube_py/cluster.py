@@ -133,7 +133,8 @@ class Cluster:
         write_kubeconfig(cfg)
         # Step 3: controllers.
         controllers = ControllerManager(make_internal_client(cfg, "controller-manager"),
-                                        node_monitor_grace_period=cfg.node_monitor_grace_period)
+                                        node_monitor_grace_period=cfg.node_monitor_grace_period,
+                                        volumes_dir=cfg.node.volumes_dir)
         controllers.start()
         self._stops.append(("controller manager", controllers))
         # Step 4: scheduler.

@@ -78,6 +78,11 @@ class NodeConfig:
     def images_dir(self) -> str:
         return self.image_store or os.path.join(self.state_dir, "images")
 
+    @property
+    def volumes_dir(self) -> str:
+        """Where the ``standard`` StorageClass makes PersistentVolumes (a directory each)."""
+        return os.path.join(self.state_dir, "persistent-volumes")
+
     def open_image_store(self) -> ImageStore:
         """The node's image store, pulling as the node's settings say."""
         return ImageStore(self.images_dir, registries=True, docker_hub=self.docker_hub)

@@ -11,7 +11,8 @@ completes such dicts the way the API server does on create:
    raises :class:`~minikube_py.errors.ValidationError` (``Pod "x" is invalid: [...]``).
 
 Per-kind modules: :mod:`.pod`, :mod:`.workloads` (Deployment, ReplicaSet), :mod:`.service`
-(Service, Endpoints), :mod:`.configdata` (ConfigMap, Secret); shared rules in :mod:`.names`,
+(Service, Endpoints), :mod:`.configdata` (ConfigMap, Secret), :mod:`.storage` (PV, PVC,
+StorageClass); shared rules in :mod:`.names`,
 :mod:`.fields`, :mod:`.quantity`; files in :mod:`.manifest`.
 """
 
@@ -39,6 +40,16 @@ from minikube_py.api.service import (
     default_service,
     validate_endpoints,
     validate_service,
+)
+from minikube_py.api.storage import (
+    default_persistent_volume,
+    default_persistent_volume_claim,
+    default_storage_class,
+    validate_claim_update,
+    validate_persistent_volume,
+    validate_persistent_volume_claim,
+    validate_storage_class,
+    validate_storage_class_update,
 )
 from minikube_py.api.workloads import (
     default_deployment,
@@ -79,18 +90,23 @@ VALIDATORS: dict[str, Callable[[Any], list[FieldError]]] = {
     "Service": validate_service, "Endpoints": validate_endpoints,
     "Namespace": validate_namespace, "ConfigMap": validate_config_map,
     "ServiceAccount": validate_service_account, "HorizontalPodAutoscaler": validate_hpa,
-    "Secret": validate_secret,
+    "Secret": validate_secret, "PersistentVolume": validate_persistent_volume,
+    "PersistentVolumeClaim": validate_persistent_volume_claim,
+    "StorageClass": validate_storage_class,
 }
 DEFAULTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "Pod": default_pod, "Deployment": default_deployment, "ReplicaSet": default_replica_set,
     "Service": default_service, "Endpoints": default_endpoints,
     "Namespace": copy.deepcopy, "ConfigMap": namespaced_copy,
     "ServiceAccount": namespaced_copy, "HorizontalPodAutoscaler": default_hpa,
-    "Secret": default_secret,
+    "Secret": default_secret, "PersistentVolume": default_persistent_volume,
+    "PersistentVolumeClaim": default_persistent_volume_claim,
+    "StorageClass": default_storage_class,
 }
 #: Rules about what an update may change, by kind: (new, old) -> errors.
 UPDATE_VALIDATORS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[FieldError]]] = {
     "ConfigMap": validate_data_update, "Secret": validate_data_update,
+    "PersistentVolumeClaim": validate_claim_update, "StorageClass": validate_storage_class_update,
 }
 
 

@@ -110,7 +110,7 @@ def _path_errors(path: FieldPath, value: Any, absolute: bool) -> list[FieldError
 
 
 #: The volume sources minikube-py's kubelet can set up (see minikube_py/kubelet/volumes.py).
-VOLUME_SOURCES = ("configMap", "emptyDir", "hostPath", "secret")
+VOLUME_SOURCES = ("configMap", "emptyDir", "hostPath", "persistentVolumeClaim", "secret")
 HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
                    "CharDevice", "BlockDevice")
 
@@ -144,6 +144,9 @@ def _validate_volume_source(volume: dict[str, Any], p: FieldPath) -> list[FieldE
                 memory_bytes(str(source["sizeLimit"]))
             except ValueError as e:
                 errs.append(f.invalid(q.child("sizeLimit"), source["sizeLimit"], str(e)))
+    elif kind == "persistentVolumeClaim":
+        if not source.get("claimName"):
+            errs.append(f.required(q.child("claimName")))
     elif kind in ("configMap", "secret"):
         name_field = "name" if kind == "configMap" else "secretName"
         if not source.get(name_field):

@@ -45,6 +45,21 @@ _TABLE = {
     "HPASpec": "scaleTargetRef:* minReplicas maxReplicas metrics:[MetricSpec] behavior:*",
     "MetricSpec": "type resource:* pods:* object:* external:* containerResource:*",
     "Secret": "metadata:ObjectMeta immutable data stringData type",
+    "PersistentVolume": "metadata:ObjectMeta spec:PersistentVolumeSpec status:*",
+    "PersistentVolumeSpec": "capacity accessModes claimRef:* persistentVolumeReclaimPolicy "
+                            "storageClassName mountOptions volumeMode nodeAffinity:* "
+                            "volumeAttributesClassName hostPath:* local:* nfs:* csi:* iscsi:* "
+                            "fc:* rbd:* cephfs:* cinder:* glusterfs:* flexVolume:* "
+                            "azureFile:* azureDisk:* gcePersistentDisk:* "
+                            "awsElasticBlockStore:* vsphereVolume:* portworxVolume:* "
+                            "scaleIO:* storageos:* quobyte:* flocker:* photonPersistentDisk:*",
+    "PersistentVolumeClaim": "metadata:ObjectMeta spec:PersistentVolumeClaimSpec status:*",
+    "PersistentVolumeClaimSpec": "accessModes selector:LabelSelector "
+                                 "resources:ResourceRequirements volumeName storageClassName "
+                                 "volumeMode dataSource:* dataSourceRef:* "
+                                 "volumeAttributesClassName",
+    "StorageClass": "metadata:ObjectMeta provisioner parameters reclaimPolicy mountOptions "
+                    "allowVolumeExpansion volumeBindingMode allowedTopologies:*",
     "Node": "metadata:ObjectMeta spec:NodeSpec status:*",
     "Event": "metadata:ObjectMeta involvedObject:ObjectReference reason message source:* "
              "firstTimestamp lastTimestamp count type eventTime series:* action "

@@ -38,6 +38,7 @@ from minikube_py.apiserver.allocators import AllocationError, RangeFull, Service
 from minikube_py.errors import ValidationError
 
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # upstream's: no vowels, no look-alikes
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 SERVER_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                  "generation", "selfLink")
@@ -211,6 +212,8 @@ def initial_status(resource: Resource, obj: dict[str, Any]) -> Any:
         return {"loadBalancer": {}}
     if kind in ("Deployment", "ReplicaSet"):
         return {}
+    if kind in ("PersistentVolume", "PersistentVolumeClaim"):
+        return {"phase": "Pending"}  # the PV controller makes it Available, or binds it
     return None
 
 
@@ -231,6 +234,10 @@ def prepare_create(resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
         spec = obj.setdefault("spec", {})
         if isinstance(spec, dict):
             spec.setdefault("finalizers", ["kubernetes"])
+    if resource.kind == "PersistentVolumeClaim":  # upstream's StorageObjectInUseProtection:
+        finalizers = meta.setdefault("finalizers", [])  # no deletion while a pod uses it
+        if isinstance(finalizers, list) and PVC_PROTECTION not in finalizers:
+            finalizers.append(PVC_PROTECTION)
     first = initial_status(resource, obj)
     obj.pop("status", None)
     new = default_and_validate(obj)

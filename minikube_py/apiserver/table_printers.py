@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from minikube_py.api.storage import DEFAULT_CLASS_ANNOTATION, SHORT_MODES
 from minikube_py.apiserver.ages import age, human_duration, parse_time
 from minikube_py.apiserver.selectors import SelectorError, label_selector_from_match
 
@@ -222,6 +223,40 @@ def _secret(obj: Obj, now: float) -> list[Any]:
             age(_meta(obj).get("creationTimestamp"), now)]
 
 
+def _modes(modes: Any) -> str:
+    return ",".join(SHORT_MODES.get(m, m) for m in modes or [])
+
+
+def _persistent_volume(obj: Obj, now: float) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    claim = spec.get("claimRef") or {}
+    return [_meta(obj).get("name", ""), (spec.get("capacity") or {}).get("storage", ""),
+            _modes(spec.get("accessModes")), spec.get("persistentVolumeReclaimPolicy", ""),
+            status.get("phase", ""),
+            f"{claim.get('namespace')}/{claim.get('name')}" if claim.get("name") else "",
+            spec.get("storageClassName", ""), spec.get("volumeAttributesClassName") or "<unset>",
+            status.get("reason", ""), age(_meta(obj).get("creationTimestamp"), now),
+            spec.get("volumeMode", "")]
+
+
+def _persistent_volume_claim(obj: Obj, now: float) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    phase = "Terminating" if _meta(obj).get("deletionTimestamp") else status.get("phase", "")
+    return [_meta(obj).get("name", ""), phase, spec.get("volumeName", ""),
+            (status.get("capacity") or {}).get("storage", ""), _modes(status.get("accessModes")),
+            spec.get("storageClassName") or "", spec.get("volumeAttributesClassName") or "<unset>",
+            age(_meta(obj).get("creationTimestamp"), now), spec.get("volumeMode", "")]
+
+
+def _storage_class(obj: Obj, now: float) -> list[Any]:
+    name = _meta(obj).get("name", "")
+    if (_meta(obj).get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true":
+        name += " (default)"
+    return [name, obj.get("provisioner", ""), obj.get("reclaimPolicy", ""),
+            obj.get("volumeBindingMode", ""), bool(obj.get("allowVolumeExpansion")),
+            age(_meta(obj).get("creationTimestamp"), now)]
+
+
 def _terminated_reason(state: Obj, prefix: str = "") -> str:
     if state.get("reason"):
         return prefix + state["reason"]
@@ -333,5 +368,7 @@ _PRINTERS: dict[str, Callable[[Obj, float], list[Any]]] = {
     "Pod": _pod, "Deployment": _deployment, "ReplicaSet": _replicaset, "Service": _service,
     "Endpoints": _endpoints, "Node": _node, "Event": _event, "Namespace": _namespace,
     "ConfigMap": _configmap, "Secret": _secret, "ServiceAccount": _serviceaccount,
+    "PersistentVolume": _persistent_volume, "PersistentVolumeClaim": _persistent_volume_claim,
+    "StorageClass": _storage_class,
     "HorizontalPodAutoscaler": _hpa,
 }

@@ -11,6 +11,8 @@ informers and work queue, all talking to the API server through the same :class:
 - ``endpoints``   -> Endpoints and EndpointSlices: the ready pods behind each Service
 - ``serviceaccount`` -> a ServiceAccount ``default`` in every namespace
 - ``horizontalpodautoscaler`` -> replicas following CPU or memory use (``hpa.py``)
+- ``persistentvolume`` -> claims bound to volumes, volumes provisioned (a directory per
+  claim, with the default class ``standard``) and reclaimed
 - ``nodelifecycle`` -> silent nodes marked Unknown and tainted, their pods evicted (only
   when given a grace period: control-plane tests with static fake nodes run without it)
 
@@ -29,6 +31,7 @@ from minikube_py.controllers.gc import GarbageCollector
 from minikube_py.controllers.hpa import HorizontalPodAutoscalerController
 from minikube_py.controllers.namespace import NamespaceController
 from minikube_py.controllers.nodelifecycle import NodeLifecycleController
+from minikube_py.controllers.persistentvolume import PersistentVolumeController
 from minikube_py.controllers.replicaset import ReplicaSetController
 from minikube_py.controllers.serviceaccount import ServiceAccountsController
 
@@ -39,7 +42,8 @@ class ControllerManager:
     """Starts and stops all controllers; ``controllers`` maps a name to each one."""
 
     def __init__(self, client: Client, workers: int = 2,
-                 node_monitor_grace_period: float | None = None) -> None:
+                 node_monitor_grace_period: float | None = None,
+                 volumes_dir: str | None = None) -> None:
         self.client = client
         self.controllers: dict[str, Controller] = {
             "deployment": DeploymentController(client, workers),
@@ -49,6 +53,7 @@ class ControllerManager:
             "endpoints": EndpointsController(client, workers),
             "serviceaccount": ServiceAccountsController(client),
             "horizontalpodautoscaler": HorizontalPodAutoscalerController(client),
+            "persistentvolume": PersistentVolumeController(client, volumes_dir),
         }
         if node_monitor_grace_period is not None:
             self.controllers["nodelifecycle"] = NodeLifecycleController(

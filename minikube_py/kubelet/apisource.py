@@ -49,6 +49,8 @@ SERVICES = must("services")
 SERVICE_ACCOUNTS = must("serviceaccounts")
 CONFIG_MAPS = must("configmaps")
 SECRETS = must("secrets")
+CLAIMS = must("persistentvolumeclaims")
+VOLUMES = must("persistentvolumes")
 
 
 def now_rfc3339() -> str:
@@ -144,6 +146,13 @@ class ApiSource:
         """The ConfigMap a configMap volume names (read at each sync: edits reach pods)."""
         found: dict[str, Any] | None = self.client.find(CONFIG_MAPS, name, namespace)
         return found
+
+    def claimed_volume(self, namespace: str, claim: str
+                       ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """A persistentVolumeClaim volume's claim and the PersistentVolume bound to it."""
+        found = self.client.find(CLAIMS, claim, namespace)
+        name = ((found or {}).get("spec") or {}).get("volumeName")
+        return found, (self.client.find(VOLUMES, name) if name else None)
 
     def secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The Secret a secret volume or a variable names (read when needed, never cached)."""

@@ -38,7 +38,7 @@ from minikube_py.kubelet.probes import run_handler
 from minikube_py.kubelet.pullsecrets import Credentials, pull_credentials
 from minikube_py.kubelet.security import ContainerConfigError, runtime_settings
 from minikube_py.kubelet.serviceaccount import token_volume
-from minikube_py.kubelet.volumes import api_data_volumes, container_volumes
+from minikube_py.kubelet.volumes import container_volumes, read_only_volumes
 from runtime import container as rt
 from runtime.cgroups import CgroupDriver, Resources
 from runtime.exec import exec_in_container
@@ -196,7 +196,7 @@ def start_container(
                 namespaces={"net": sandbox.netns_path, "ipc": sandbox.ipc, "uts": sandbox.uts},
                 log_path=log_path,
                 files=pod_files(config, uid),
-                volumes=container_volumes(container, volume_paths or {}, api_data_volumes(pod))
+                volumes=container_volumes(container, volume_paths or {}, read_only_volumes(pod))
                 + token_volume(config, uid),
                 stop_signal=image.config.stop_signal,
                 **security,

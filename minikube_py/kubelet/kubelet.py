@@ -89,6 +89,7 @@ class Kubelet:
         self.ctx.config_maps = getattr(self.source, "config_map", None)  # ApiSource only
         self.ctx.secrets = getattr(self.source, "secret", None)
         self.ctx.service_accounts = getattr(self.source, "service_account", None)
+        self.ctx.claims = getattr(self.source, "claimed_volume", None)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="podworker")
         self._lock = threading.Lock()
         self._busy: set[str] = set()

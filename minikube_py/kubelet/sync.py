@@ -55,6 +55,7 @@ from minikube_py.kubelet.security import ContainerConfigError
 from minikube_py.kubelet.serviceaccount import TokenRequester, ensure_token_files, wants_token
 from minikube_py.kubelet.status import pod_status
 from minikube_py.kubelet.volumes import (
+    ClaimGetter,
     ConfigMapGetter,
     setup_volumes,
     teardown_volumes,
@@ -98,6 +99,8 @@ class NodeContext:
     secrets: ConfigMapGetter | None = None
     #: (namespace, name) -> a ServiceAccount, for its imagePullSecrets
     service_accounts: ConfigMapGetter | None = None
+    #: (namespace, claim) -> (claim, PersistentVolume), for persistentVolumeClaim volumes
+    claims: ClaimGetter | None = None
 
 
 @dataclass
@@ -222,7 +225,7 @@ def _prepare_mounts(ctx: NodeContext, pod: Pod, actions: PodActions) -> dict[str
         if ctx.tokens is not None and wants_token(pod):
             ensure_token_files(ctx.config, pod, ctx.tokens, ctx.ca_file)
         volume = ""
-        return setup_volumes(ctx.config, pod, ctx.config_maps, ctx.secrets)
+        return setup_volumes(ctx.config, pod, ctx.config_maps, ctx.secrets, ctx.claims)
     except Exception as e:  # noqa: BLE001 - told to the user, tried again soon
         message = f'MountVolume.SetUp failed for volume "{volume}": {e}' if volume \
             else str(e)

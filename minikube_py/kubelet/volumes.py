@@ -13,7 +13,10 @@ the same files at its ``mountPath``, and they survive container restarts. Three 
   written by the kubelet into ``.../kubernetes.io~configmap/<name>`` and kept up to date at
   each sync (cluster only: the standalone node has no API server);
 - ``secret`` — the same for a Secret's (decoded) keys, in ``.../kubernetes.io~secret/<name>``,
-  which is a tmpfs: a Secret's values live in memory, never on the node's disk.
+  which is a tmpfs: a Secret's values live in memory, never on the node's disk;
+- ``persistentVolumeClaim`` — the directory of the PersistentVolume bound to the claim
+  (a ``hostPath`` PV, as the ``standard`` class provisions them); the pod waits with a
+  ``FailedMount`` event while the claim is not bound.
 
 Each ``volumeMounts`` entry becomes a bind mount (``mount --rbind [-o ro] SRC DST``) made
 inside the container's mount namespace, before pivot_root; ``subPath`` binds a sub-directory
@@ -39,6 +42,8 @@ Pod = dict[str, Any]
 #: (namespace, name) -> the ConfigMap (or Secret), or None if there is none
 ConfigMapGetter = Callable[[str, str], "dict[str, Any] | None"]
 SecretGetter = ConfigMapGetter
+#: (namespace, claim name) -> (the claim, the PersistentVolume bound to it), None if absent
+ClaimGetter = Callable[[str, str], "tuple[dict[str, Any] | None, dict[str, Any] | None]"]
 
 PLUGINS = {"emptyDir": "kubernetes.io~empty-dir", "configMap": "kubernetes.io~configmap",
            "secret": "kubernetes.io~secret"}
@@ -176,8 +181,25 @@ def _write_file(target: str, content: bytes, mode: int) -> None:
 _KEY_WORD = {"configmap": "config", "secret": "secret"}
 
 
+def _claimed(pod: Pod, name: str, source: dict[str, Any], get: ClaimGetter | None) -> str:
+    """The directory of the PersistentVolume bound to the claim (a ``hostPath`` PV)."""
+    namespace = pod["metadata"].get("namespace", "default")
+    claim_name = str(source.get("claimName") or "")
+    claim, volume = get(namespace, claim_name) if get is not None else (None, None)
+    if claim is None:
+        raise VolumeError(f'persistentvolumeclaim "{claim_name}" not found')
+    if (claim.get("status") or {}).get("phase") != "Bound" or volume is None:
+        raise VolumeError(f'persistentvolumeclaim "{claim_name}" is not bound')
+    ref = (volume.get("spec") or {}).get("claimRef") or {}
+    if ref.get("uid") != claim["metadata"].get("uid"):
+        raise VolumeError(f'persistentvolume "{volume["metadata"]["name"]}" is bound to '
+                          f'another claim than "{claim_name}"')
+    return _host_path(name, (volume.get("spec") or {}).get("hostPath") or {})
+
+
 def setup_volumes(config: NodeConfig, pod: Pod, get_config_map: ConfigMapGetter | None,
-                  get_secret: SecretGetter | None = None) -> dict[str, str]:
+                  get_secret: SecretGetter | None = None,
+                  get_claim: ClaimGetter | None = None) -> dict[str, str]:
     """Make every volume of the pod ready on the node; volume name -> host path."""
     uid, paths = pod["metadata"]["uid"], {}
     for volume in pod["spec"].get("volumes") or []:
@@ -191,14 +213,18 @@ def setup_volumes(config: NodeConfig, pod: Pod, get_config_map: ConfigMapGetter 
                                       get_config_map)
         elif "secret" in volume:
             paths[name] = _secret(config, pod, name, volume["secret"] or {}, get_secret)
+        elif "persistentVolumeClaim" in volume:
+            paths[name] = _claimed(pod, name, volume["persistentVolumeClaim"] or {}, get_claim)
     return paths
 
 
-def api_data_volumes(pod: Pod) -> set[str]:
-    """The pod's configMap and secret volumes: always mounted read-only, as upstream (the
-    kubelet rewrites their files; a container must not change or replace them)."""
+def read_only_volumes(pod: Pod) -> set[str]:
+    """Volumes every mount of which is read-only: configMap and secret volumes, as upstream
+    (the kubelet rewrites their files; a container must not change or replace them), and a
+    claim the pod names with ``readOnly: true``."""
     return {v["name"] for v in pod["spec"].get("volumes") or []
-            if "configMap" in v or "secret" in v}
+            if "configMap" in v or "secret" in v
+            or (v.get("persistentVolumeClaim") or {}).get("readOnly")}
 
 
 def container_volumes(container: dict[str, Any], paths: dict[str, str],

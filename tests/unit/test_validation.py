@@ -329,9 +329,11 @@ def test_volume_names_must_be_unique():
 
 @pytest.mark.parametrize("volume, mount, message", [
     ({"name": "v"}, {}, "spec.volumes[0]: Required value: must specify a volume type"),
-    ({"name": "v", "persistentVolumeClaim": {"claimName": "s"}}, {},
-     'spec.volumes[0]: Unsupported value: "persistentVolumeClaim": supported values: '
-     '"configMap", "emptyDir", "hostPath", "secret"'),
+    ({"name": "v", "nfs": {"server": "s", "path": "/"}}, {},
+     'spec.volumes[0]: Unsupported value: "nfs": supported values: "configMap", "emptyDir", '
+     '"hostPath", "persistentVolumeClaim", "secret"'),
+    ({"name": "v", "persistentVolumeClaim": {"readOnly": True}}, {},
+     "spec.volumes[0].persistentVolumeClaim.claimName: Required value"),
     ({"name": "v", "secret": {"defaultMode": 0o1777}}, {},
      "spec.volumes[0].secret.secretName: Required value"),
     ({"name": "v", "secret": {"secretName": "s", "defaultMode": 0o1777}}, {},
