@@ -215,10 +215,11 @@ def forbidden(attrs: Attributes, reason: str = "") -> st.StatusError:
 # -- the bootstrap policy ------------------------------------------------------------------
 def view_rules(resources: Iterable[Resource] = RESOURCES) -> list[dict[str, Any]]:
     """get/list/watch on every served resource and its readable subresources, per group
-    (not secrets, not the RBAC objects themselves: upstream's ``view`` leaves them out)."""
+    (not secrets, not the RBAC objects themselves, not the cluster's volumes and storage
+    classes: upstream's ``view`` leaves them out)."""
     by_group: dict[str, list[str]] = {}
     for r in resources:
-        if r.plural == "secrets" or r.group == GROUP:
+        if r.plural in ("secrets", "persistentvolumes", "storageclasses") or r.group == GROUP:
             continue
         names = by_group.setdefault(r.group, [])
         names.append(r.plural)

@@ -31,6 +31,7 @@ import shutil
 from decimal import Decimal
 from typing import Any
 
+from minikube_py.api.names import selector_matches
 from minikube_py.api.quantity import parse_quantity
 from minikube_py.api.storage import DEFAULT_CLASS_ANNOTATION
 from minikube_py.client import ApiError, Client
@@ -63,14 +64,13 @@ def fits(volume: Obj, claim: Obj) -> bool:
     """Could this Available volume serve this claim?"""
     spec, want = volume.get("spec") or {}, claim.get("spec") or {}
     labels = (volume.get("metadata") or {}).get("labels") or {}
-    selector = (want.get("selector") or {}).get("matchLabels") or {}
     return (not spec.get("claimRef") and not volume["metadata"].get("deletionTimestamp")
             and (volume.get("status") or {}).get("phase") in ("Available", "Pending")
             and class_of(volume) == class_of(claim)
             and spec.get("volumeMode", "Filesystem") == want.get("volumeMode", "Filesystem")
             and set(want.get("accessModes") or []) <= set(spec.get("accessModes") or [])
             and storage_of(volume, "capacity") >= storage_of(claim, "request")
-            and all(labels.get(k) == v for k, v in selector.items()))
+            and selector_matches(want.get("selector") or {}, labels))
 
 
 def best_volume(volumes: list[Obj], claim: Obj) -> Obj | None:
@@ -144,14 +144,22 @@ class PersistentVolumeController(Controller):
     def _on_claim(self, kind: str, claim: Obj, old: Obj | None) -> None:
         meta = claim["metadata"]
         self.queue.add(f"claim/{meta.get('namespace')}/{meta['name']}")
-        if kind == "DELETED" and (claim.get("spec") or {}).get("volumeName"):
-            self.queue.add(f"volume/{claim['spec']['volumeName']}")
+        if kind == "DELETED":  # its volume, even one provisioned but not yet bound
+            for volume in self.volumes.list():
+                if ((volume.get("spec") or {}).get("claimRef") or {}).get("uid") == \
+                        meta.get("uid"):
+                    self.queue.add(f"volume/{volume['metadata']['name']}")
 
     def _on_volume(self, kind: str, volume: Obj, old: Obj | None) -> None:
         self.queue.add(f"volume/{volume['metadata']['name']}")
         ref = (volume.get("spec") or {}).get("claimRef") or {}
         if ref.get("name"):
             self.queue.add(f"claim/{ref.get('namespace')}/{ref['name']}")
+        elif kind != "DELETED":  # a volume free to bind: claims waiting may fit it now
+            for claim in self.claims.list():
+                if (claim.get("status") or {}).get("phase") != "Bound":
+                    self.queue.add(f"claim/{claim['metadata'].get('namespace')}/"
+                                   f"{claim['metadata']['name']}")
 
     def _on_class(self, kind: str, storage_class: Obj, old: Obj | None) -> None:
         for claim in self.claims.list():
@@ -190,9 +198,15 @@ class PersistentVolumeController(Controller):
                 self.client.update(PVCS, claim)
                 return
         volume = self._volume_for(claim)
+        phase = (claim.get("status") or {}).get("phase")
         if volume is not None:
             self._bind(volume, claim)
-        elif (claim.get("status") or {}).get("phase") != "Bound":
+        elif phase == "Bound" and spec.get("volumeName"):  # its volume was deleted
+            self.client.update(PVCS, dict(claim, status=dict(claim["status"], phase="Lost")),
+                               subresource="status")
+            self._event(claim, "ClaimLost", "Bound claim has lost reference to "
+                        "PersistentVolume. Data on the volume is lost!")
+        elif phase not in ("Bound", "Lost"):
             self._provision_or_wait(claim)
 
     def _volume_for(self, claim: Obj) -> Obj | None:
@@ -201,10 +215,10 @@ class PersistentVolumeController(Controller):
         wanted = (claim.get("spec") or {}).get("volumeName")
         for volume in self.volumes.list():
             ref = (volume.get("spec") or {}).get("claimRef") or {}
-            if ref.get("uid") == uid or (wanted == volume["metadata"]["name"] and (
-                    not ref or (ref.get("name") == claim["metadata"]["name"]
-                                and ref.get("namespace") == claim["metadata"].get("namespace")
-                                and not ref.get("uid")))):
+            pre_bound = (not ref.get("uid") and ref.get("name") == claim["metadata"]["name"]
+                         and ref.get("namespace") == claim["metadata"].get("namespace"))
+            if ref.get("uid") == uid or pre_bound or (
+                    wanted == volume["metadata"]["name"] and not ref and fits(volume, claim)):
                 return volume
         if wanted:
             return None  # its volume is not there (yet), or belongs to someone else
@@ -287,6 +301,10 @@ class PersistentVolumeController(Controller):
         finalizers = claim["metadata"].get("finalizers") or []
         if PVC_PROTECTION not in finalizers or claim_in_use(claim, self.pods.list()):
             return
+        # The cache may not have a pod created a moment ago: ask the API server, as upstream.
+        live = self.client.list(resource("pods"), claim["metadata"].get("namespace"))
+        if claim_in_use(claim, live.get("items") or []):
+            return
         meta = dict(claim["metadata"], finalizers=[f for f in finalizers if f != PVC_PROTECTION])
         try:
             self.client.update(PVCS, dict(claim, metadata=meta))
@@ -306,8 +324,11 @@ class PersistentVolumeController(Controller):
         claim = self.claims.get(ref.get("name", ""), ref.get("namespace"))
         if claim is not None and (not ref.get("uid") or ref["uid"] == claim["metadata"]["uid"]):
             return  # bound, or being bound: the claim's sync does it
-        if claim is None and not ref.get("uid"):
-            return  # pre-bound by hand to a claim that does not exist yet
+        if claim is None and not ref.get("uid"):  # pre-bound by hand to a claim to come
+            if (volume.get("status") or {}).get("phase") != "Available":
+                self.client.update(PVS, dict(volume, status={"phase": "Available"}),
+                                   subresource="status")
+            return
         self._reclaim(volume)
 
     def _reclaim(self, volume: Obj) -> None:
@@ -316,10 +337,24 @@ class PersistentVolumeController(Controller):
         policy = spec.get("persistentVolumeReclaimPolicy", "Retain")
         phase = (volume.get("status") or {}).get("phase")
         ours = (volume["metadata"].get("annotations") or {}).get(PROVISIONED_BY) == PROVISIONER
-        if policy == "Delete" and ours and self.volumes_dir is not None:
-            path = os.path.realpath((spec.get("hostPath") or {}).get("path", ""))
-            if os.path.dirname(path) == os.path.realpath(self.volumes_dir):
-                shutil.rmtree(path, ignore_errors=True)
+        path = os.path.realpath((spec.get("hostPath") or {}).get("path", ""))
+        uid = ((spec.get("claimRef") or {}).get("uid") or "")
+        # Only the directory this provisioner made for that very claim: name, path and
+        # claim agree, and no other volume uses the path.
+        deletable = (ours and self.volumes_dir is not None and name == f"pvc-{uid}"
+                     and path == os.path.join(os.path.realpath(self.volumes_dir), name)
+                     and not any(os.path.realpath(((v.get("spec") or {}).get("hostPath") or {})
+                                                  .get("path", "")) == path
+                                 for v in self.volumes.list()
+                                 if v["metadata"]["name"] != name))
+        if policy == "Delete" and deletable:
+            try:
+                shutil.rmtree(path)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                self._delete_failed(volume, f"failed to remove {path}: {e}")
+                return
             try:
                 self.client.delete(PVS, name)
             except ApiError as e:
@@ -327,13 +362,20 @@ class PersistentVolumeController(Controller):
                     raise
             log.info("Deleted volume volume=%s path=%s", name, path)
         elif policy == "Delete" and phase != "Failed":
-            self.client.update(PVS, dict(volume, status={
-                "phase": "Failed", "message": "no deletable volume plugin matched: only "
-                "volumes minikube-py provisioned are deleted"}), subresource="status")
+            self._delete_failed(volume, "no deletable volume plugin matched: minikube-py "
+                                "deletes only the directories it provisioned")
         elif policy == "Retain" and phase != "Released":
             self.client.update(PVS, dict(volume, status={"phase": "Released"}),
                                subresource="status")
             log.info("Released volume volume=%s", name)
+
+    def _delete_failed(self, volume: Obj, message: str) -> None:
+        self.client.update(PVS, dict(volume, status={"phase": "Failed",
+                                                     "reason": "VolumeFailedDelete",
+                                                     "message": message}),
+                           subresource="status")
+        record_event(self.client, dict(volume, kind="PersistentVolume", apiVersion="v1"),
+                     "Warning", "VolumeFailedDelete", message, COMPONENT)
 
     def _event(self, claim: Obj, reason: str, message: str, normal: bool = False) -> None:
         record_event(self.client, dict(claim, kind="PersistentVolumeClaim", apiVersion="v1"),

@@ -188,6 +188,8 @@ def _claimed(pod: Pod, name: str, source: dict[str, Any], get: ClaimGetter | Non
     claim, volume = get(namespace, claim_name) if get is not None else (None, None)
     if claim is None:
         raise VolumeError(f'persistentvolumeclaim "{claim_name}" not found')
+    if claim["metadata"].get("deletionTimestamp"):
+        raise VolumeError(f'persistentvolumeclaim "{claim_name}" is being deleted')
     if (claim.get("status") or {}).get("phase") != "Bound" or volume is None:
         raise VolumeError(f'persistentvolumeclaim "{claim_name}" is not bound')
     ref = (volume.get("spec") or {}).get("claimRef") or {}

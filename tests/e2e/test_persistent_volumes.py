@@ -126,7 +126,8 @@ def test_a_volume_made_by_hand_is_bound_to_a_fitting_claim_and_retained(
     bound = get(cluster, f"{CLAIMS}/mine")
     assert bound is not None and bound["spec"]["volumeName"] == f"{cluster.names.tag}-small"
     assert bound["status"]["capacity"] == {"storage": "2Gi"}  # what the volume has
-    assert phase(cluster, f"/api/v1/persistentvolumes/{cluster.names.tag}-big") == "Available"
+    cluster.wait("big still Available", lambda: phase(
+        cluster, f"/api/v1/persistentvolumes/{cluster.names.tag}-big") == "Available")
 
     cluster.apply(pod_with("user", "mine", "cat /data/old; sleep 3600"))
     cluster.running_pods("use=user", 1)
@@ -183,3 +184,37 @@ def test_the_example_counts_its_starts_across_pods(cluster: TestCluster) -> None
         assert f.read() == "2\n"
     cluster.mk("delete", "-f", example)
     cluster.wait("the directory gone", lambda: not os.path.exists(path), timeout=60)
+
+
+def hand_made(name: str, size: str, directory: Path, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"],
+                     "storageClassName": "", "hostPath": {"path": str(directory)}, **spec}}
+
+
+def test_a_volume_made_after_its_claim_a_pre_bound_volume_and_a_lost_claim(
+        cluster: TestCluster, tmp_path: Path) -> None:
+    tag = cluster.names.tag
+    cluster.apply(claim("early", "1Gi", storage_class=""))
+    cluster.wait("FailedBinding", lambda: any(
+        e["reason"] == "FailedBinding" for e in cluster.client.request(
+            "GET", "/api/v1/namespaces/default/events")["items"]))
+    cluster.apply(hand_made(f"{tag}-late", "1Gi", tmp_path))
+    cluster.wait("the early claim bound", lambda: phase(cluster, f"{CLAIMS}/early") == "Bound")
+
+    # A volume pre-bound by hand to a claim wins over a free one that also fits.
+    cluster.apply(hand_made(f"{tag}-free", "1Gi", tmp_path))
+    cluster.apply(hand_made(f"{tag}-reserved", "3Gi", tmp_path,
+                            claimRef={"namespace": "default", "name": "chosen"}))
+    reserved = f"/api/v1/persistentvolumes/{tag}-reserved"
+    cluster.wait("reserved waits Available", lambda: phase(cluster, reserved) == "Available")
+    cluster.apply(claim("chosen", "1Gi", storage_class=""))
+    cluster.wait("chosen bound", lambda: phase(cluster, f"{CLAIMS}/chosen") == "Bound")
+    chosen = get(cluster, f"{CLAIMS}/chosen")
+    assert chosen is not None and chosen["spec"]["volumeName"] == f"{tag}-reserved"
+
+    # The volume of a bound claim deleted: the claim is Lost.
+    cluster.client.request("DELETE", reserved)
+    cluster.wait("Lost", lambda: phase(cluster, f"{CLAIMS}/chosen") == "Lost")
+    for name in ("late", "free"):
+        cluster.client.request("DELETE", f"/api/v1/persistentvolumes/{tag}-{name}")
