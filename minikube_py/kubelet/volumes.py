@@ -15,8 +15,8 @@ the same files at its ``mountPath``, and they survive container restarts. Three 
 - ``secret`` — the same for a Secret's (decoded) keys, in ``.../kubernetes.io~secret/<name>``,
   which is a tmpfs: a Secret's values live in memory, never on the node's disk;
 - ``persistentVolumeClaim`` — the directory of the PersistentVolume bound to the claim
-  (a ``hostPath`` PV, as the ``standard`` class provisions them); the pod waits with a
-  ``FailedMount`` event while the claim is not bound.
+  (a ``hostPath`` PV, as the ``standard`` class provisions them); the scheduler holds a pod
+  until its claims are bound (the kubelet checks again: ``FailedMount`` if not).
 
 Each ``volumeMounts`` entry becomes a bind mount (``mount --rbind [-o ro] SRC DST``) made
 inside the container's mount namespace, before pivot_root; ``subPath`` binds a sub-directory

@@ -27,7 +27,7 @@ resources"). The kubelet later turns them into cgroup ``cpu.shares`` / ``cpu.wei
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -247,6 +247,31 @@ def schedule_one(pod: Obj, nodes: list[Obj], pods_by_node: dict[str, list[Obj]]
     if not fits:
         return None
     return score_nodes(pod, fits, pods_by_node)[0][0]
+
+
+def claim_problem(pod: Obj, find_claim: Callable[[str, str], Obj | None]) -> str | None:
+    """Upstream's VolumeBinding PreFilter: a pod whose claim is missing, being deleted or not
+    bound yet waits here rather than on a node. None when every claim is bound."""
+    namespace = pod["metadata"].get("namespace", "default")
+    unbound = False
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        if not name:
+            continue
+        claim = find_claim(name, namespace)
+        if claim is None:
+            return f'persistentvolumeclaim "{name}" not found'
+        if claim["metadata"].get("deletionTimestamp"):
+            return f'persistentvolumeclaim "{name}" is being deleted'
+        if (claim.get("status") or {}).get("phase") != "Bound":
+            unbound = True
+    return "pod has unbound immediate PersistentVolumeClaims" if unbound else None
+
+
+def prefilter_message(total: int, reason: str) -> str:
+    """A PreFilter refusal: one reason for the pod, not per node."""
+    return (f"0/{total} nodes are available: {reason}. preemption: 0/{total} nodes are "
+            f"available: {total} Preemption is not helpful for scheduling.")
 
 
 def unschedulable_message(total: int, reasons: dict[str, str]) -> str:

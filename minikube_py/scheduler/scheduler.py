@@ -44,10 +44,12 @@ from minikube_py.controllers.base import (
 )
 from minikube_py.scheduler.algorithm import (
     Requests,
+    claim_problem,
     feasible_nodes_to_find,
     filter_nodes,
     is_node_ready,
     pod_requests,
+    prefilter_message,
     score_nodes,
     unschedulable_message,
 )
@@ -72,6 +74,9 @@ class Scheduler:
         self.pending = Informer(client, resource("pods"), field_selector="spec.nodeName=")
         self.pods = Informer(client, resource("pods"))
         self.nodes = Informer(client, resource("nodes"))
+        #: for the volume check: a pod waits until its PersistentVolumeClaims are bound
+        self.claims = Informer(client, resource("persistentvolumeclaims"))
+        self.claims.add_handler(lambda kind, claim, old: self.retry_unschedulable())
         self.pending.add_handler(self._on_pending)
         self.pods.add_handler(self._on_pod)
         self.nodes.add_handler(self._on_node)
@@ -88,9 +93,9 @@ class Scheduler:
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
-        for inf in (self.nodes, self.pods, self.pending):
+        for inf in (self.nodes, self.claims, self.pods, self.pending):
             inf.start()
-        for inf in (self.nodes, self.pods, self.pending):
+        for inf in (self.nodes, self.claims, self.pods, self.pending):
             inf.wait_synced(30)
         self._binder = ThreadPoolExecutor(BINDERS, thread_name_prefix="scheduler-bind")
         for target, label in ((self._work, "worker"), (self._retry_loop, "retry"),
@@ -107,7 +112,7 @@ class Scheduler:
             self._binder.shutdown(wait=True, cancel_futures=True)
         self._drop_queued_events()
         self._events.put(None)  # ends the recorder thread
-        for inf in (self.pending, self.pods, self.nodes):
+        for inf in (self.pending, self.pods, self.claims, self.nodes):
             inf.stop()
         for thread in self._threads:
             thread.join(timeout=5)
@@ -207,6 +212,10 @@ class Scheduler:
             return None
         pod = {**pod, "kind": "Pod", "apiVersion": "v1"}
         nodes, by_node = self.snapshot()
+        problem = claim_problem(pod, self.claims.get)
+        if problem is not None:
+            self._unschedulable_pod(key, pod, prefilter_message(len(nodes), problem))
+            return None
         usage = self.usage(by_node)
         start = self._next_start % len(nodes) if nodes else 0
         fits, reasons = filter_nodes(pod, nodes[start:] + nodes[:start], by_node, usage,

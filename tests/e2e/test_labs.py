@@ -25,7 +25,8 @@ from tests.e2e.labrunner import LabSession, Renames, check_safe, parse_lab
 
 LABS = os.path.join(ROOT, "docs", "labs")
 LAB_FILES = ["01-a-pod-by-hand.md", "02-a-service-in-nftables.md",
-             "03-a-pod-talks-to-the-api-server.md", "04-an-image-through-a-registry.md"]
+             "03-a-pod-talks-to-the-api-server.md", "04-an-image-through-a-registry.md",
+             "05-storage-that-outlives-pods.md"]
 
 
 def read_lab(name: str) -> str:
@@ -142,3 +143,9 @@ def test_lab_03_a_pod_talks_to_the_api_server_runs_as_written(lab: LabEnv) -> No
 @pytest.mark.e2e
 def test_lab_04_an_image_through_a_registry_runs_as_written(lab: LabEnv) -> None:
     lab.run_lab("04-an-image-through-a-registry.md")
+
+
+@pytest.mark.root
+@pytest.mark.e2e
+def test_lab_05_storage_that_outlives_pods_runs_as_written(lab: LabEnv) -> None:
+    lab.run_lab("05-storage-that-outlives-pods.md")

@@ -5,7 +5,8 @@ volume is provisioned for it (a directory under the state directory) and bound; 
 a file there, the pod goes, a new pod reads the file. A claim in use is not deleted until its
 pod is (``Terminating``); then its volume and directory go (reclaim policy ``Delete``). A
 volume made by hand with ``Retain`` is bound to the smallest fitting claim and ``Released``
-when the claim goes, its data kept. A claim nothing can serve waits, and so does its pod.
+when the claim goes, its data kept. A claim nothing can serve waits, and so does its pod
+(in the scheduler: ``pod has unbound immediate PersistentVolumeClaims``).
 """
 
 from __future__ import annotations
@@ -151,7 +152,9 @@ def test_a_claim_nothing_serves_waits_and_so_does_its_pod(cluster: TestCluster) 
 
     cluster.wait("both events", lambda: {
         'ProvisioningFailed: storageclass.storage.k8s.io "nope" not found',
-        'FailedMount: persistentvolumeclaim "orphan" is not bound'} <= reasons())
+        "FailedScheduling: 0/1 nodes are available: pod has unbound immediate "
+        "PersistentVolumeClaims. preemption: 0/1 nodes are available: 1 Preemption is not "
+        "helpful for scheduling."} <= reasons())
     assert phase(cluster, f"{CLAIMS}/orphan") == "Pending"
     assert phase(cluster, "/api/v1/namespaces/default/pods/waiter") == "Pending"
 

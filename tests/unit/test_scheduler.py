@@ -156,3 +156,28 @@ def test_scheduling_on_100_and_1000_nodes_places_every_pod(capsys: Any) -> None:
     large = _measure(1000, 10)
     with capsys.disabled():
         print(f"\nschedule_one: 100 nodes {small:.0f} pods/s, 1000 nodes {large:.1f} pods/s")
+
+
+def test_a_pod_waits_for_its_claims_before_any_node_is_tried():
+    from minikube_py.scheduler.algorithm import claim_problem, prefilter_message
+
+    claims = {("data", "ns"): {"metadata": {"name": "data"}, "status": {"phase": "Bound"}},
+              ("new", "ns"): {"metadata": {"name": "new"}, "status": {"phase": "Pending"}},
+              ("old", "ns"): {"metadata": {"name": "old", "deletionTimestamp": "x"},
+                              "status": {"phase": "Bound"}}}
+
+    def pod_using(*names: str) -> dict:
+        return {"metadata": {"name": "p", "namespace": "ns"}, "spec": {"volumes": [
+            {"name": n, "persistentVolumeClaim": {"claimName": n}} for n in names]}}
+
+    def find(name: str, namespace: str) -> dict | None:
+        return claims.get((name, namespace))
+
+    assert claim_problem(pod_using("data"), find) is None
+    assert claim_problem(pod_using("data", "new"), find) == \
+        "pod has unbound immediate PersistentVolumeClaims"
+    assert claim_problem(pod_using("gone"), find) == 'persistentvolumeclaim "gone" not found'
+    assert claim_problem(pod_using("old"), find) == 'persistentvolumeclaim "old" is being deleted'
+    assert prefilter_message(1, "pod has unbound immediate PersistentVolumeClaims") == (
+        "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. "
+        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.")
