@@ -20,7 +20,9 @@ provisioner (minikube's ``storage-provisioner``), as one control loop:
 5. a claim being deleted keeps its ``kubernetes.io/pvc-protection`` finalizer while a pod
    that is not finished uses it (``kubectl get pvc`` shows ``Terminating``).
 
-Watch it: ``kubectl get pv,pvc -w``; ``kubectl describe pvc data`` shows the events.
+Events drive it; every 15 s it also looks at every volume and claim again (upstream's
+resync period), so nothing an event missed stays undone. Watch it: ``kubectl get pv,pvc
+-w``; ``kubectl describe pvc data`` shows the events.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +46,7 @@ Obj = dict[str, Any]
 PROVISIONER = "minikube-py.io/hostpath"
 PVC_PROTECTION = "kubernetes.io/pvc-protection"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
+RESYNC_SECONDS = 15.0
 COMPONENT = "persistentvolume-controller"
 PVS, PVCS = resource("persistentvolumes"), resource("persistentvolumeclaims")
 
@@ -122,6 +126,8 @@ class PersistentVolumeController(Controller):
         super().__init__(client, workers)
         #: where provisioned volumes' directories go; None: provision nothing
         self.volumes_dir = volumes_dir
+        self._stopping = threading.Event()
+        self._resync: threading.Thread | None = None
         self.claims = self.informer("persistentvolumeclaims", self._on_claim)
         self.volumes = self.informer("persistentvolumes", self._on_volume)
         self.classes = self.informer("storageclasses", self._on_class)
@@ -139,6 +145,22 @@ class PersistentVolumeController(Controller):
                 if e.reason != "AlreadyExists":
                     raise
         super().start()
+        self._resync = threading.Thread(target=self._resync_loop, daemon=True,
+                                        name=f"{self.name}-resync")
+        self._resync.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        super().stop()
+
+    def _resync_loop(self) -> None:
+        """Every volume and claim again every 15 s (upstream's resync period): whatever an
+        event missed is caught up."""
+        while not self._stopping.wait(RESYNC_SECONDS):
+            for volume in self.volumes.list():
+                self._on_volume("SYNC", volume, None)
+            for claim in self.claims.list():
+                self._on_claim("SYNC", claim, None)
 
     # -- events -> keys ---------------------------------------------------------------------
     def _on_claim(self, kind: str, claim: Obj, old: Obj | None) -> None:
