@@ -48,6 +48,11 @@ def pod_with(name: str, claim_name: str, script: str) -> dict[str, Any]:
                                      "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}}
 
 
+def hand_made(name: str, size: str, directory: Path, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"],
+                     "storageClassName": "", "hostPath": {"path": str(directory)}, **spec}}
+
 def get(cluster: TestCluster, path: str) -> dict[str, Any] | None:
     try:
         found: dict[str, Any] = cluster.client.request("GET", path)
@@ -114,12 +119,9 @@ def test_a_volume_made_by_hand_is_bound_to_a_fitting_claim_and_retained(
     directory.mkdir()
     (directory / "old").write_text("from before\n")
     for name, size in (("big", "5Gi"), ("small", "2Gi")):
-        cluster.apply({"apiVersion": "v1", "kind": "PersistentVolume",
-                       "metadata": {"name": f"{cluster.names.tag}-{name}"},
-                       "spec": {"capacity": {"storage": size},
-                                "accessModes": ["ReadWriteOnce", "ReadOnlyMany"],
-                                "storageClassName": "",
-                                "hostPath": {"path": str(directory)}}})
+        made = hand_made(f"{cluster.names.tag}-{name}", size, directory)
+        made["spec"]["accessModes"] = ["ReadWriteOnce", "ReadOnlyMany"]
+        cluster.apply(made)
     small = f"/api/v1/persistentvolumes/{cluster.names.tag}-small"
     cluster.wait("Available", lambda: phase(cluster, small) == "Available")
     cluster.apply(claim("mine", "1Gi", storage_class=""))
@@ -188,11 +190,6 @@ def test_the_example_counts_its_starts_across_pods(cluster: TestCluster) -> None
     cluster.mk("delete", "-f", example)
     cluster.wait("the directory gone", lambda: not os.path.exists(path), timeout=60)
 
-
-def hand_made(name: str, size: str, directory: Path, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
-            "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"],
-                     "storageClassName": "", "hostPath": {"path": str(directory)}, **spec}}
 
 
 def test_a_volume_made_after_its_claim_a_pre_bound_volume_and_a_lost_claim(
