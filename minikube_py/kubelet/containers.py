@@ -150,7 +150,8 @@ def start_container(
     sources = env_sources or EnvSources()
     image = _ensure_image(images, container["image"], event, lambda: pull_credentials(
         pod, sources.secret, sources.service_account,
-        lambda message: event("Warning", "FailedToRetrieveImagePullSecret", message)))
+        lambda message: event("Warning", "FailedToRetrieveImagePullSecret", message)),
+        str(container.get("imagePullPolicy") or "IfNotPresent"))
     try:
         security = runtime_settings(pod, container, image.config.user)
     except ContainerConfigError as e:
@@ -249,22 +250,36 @@ def run_exec_hook(bundle: str, command: list[str], timeout: float = 30.0) -> int
 
 
 class ImagePullError(MinikubeError):
-    """The image could not be found or pulled (upstream: ErrImagePull, then ImagePullBackOff)."""
+    """The image could not be found or pulled (upstream: ErrImagePull, then ImagePullBackOff;
+    ErrImageNeverPull when the policy forbids pulling)."""
+
+    def __init__(self, message: str, reason: str = "ErrImagePull") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _ensure_image(images: ImageStore, ref: str, event: EventSink,
-                  credentials: Callable[[], Credentials] = dict) -> Image:
-    """The image from the store, or pulled (with the pod's pull secrets, read only then)."""
+                  credentials: Callable[[], Credentials] = dict,
+                  policy: str = "IfNotPresent") -> Image:
+    """The image as ``imagePullPolicy`` says: ``IfNotPresent`` from the store or pulled,
+    ``Never`` from the store only, ``Always`` checked with its registry each time (images
+    built here, or with no registry to ask, are used as they are). Pull secrets are read only
+    when a registry is asked."""
     found = images.find_image(ref)
-    if found is not None:
+    always = policy == "Always" and images.pulls_from_registry(ref)
+    if found is not None and not always:
         event("Normal", "Pulled", f'Container image "{ref}" already present on machine')
         return found
+    if found is None and policy == "Never":
+        message = f'Container image "{ref}" is not present with pull policy of Never'
+        event("Warning", "ErrImageNeverPull", message)
+        raise ImagePullError(message, reason="ErrImageNeverPull")
     event("Normal", "Pulling", f'Pulling image "{ref}"')
     started = time.monotonic()
     try:
-        image = images.ensure_image(ref, progress=lambda line: log.info("image %s: %s", ref,
-                                                                         line),
-                                    credentials=credentials())
+        pull = images.refresh_image if always else images.ensure_image
+        image = pull(ref, progress=lambda line: log.info("image %s: %s", ref, line),
+                     credentials=credentials())
     except MinikubeError as e:
         event("Warning", "Failed", f'Failed to pull image "{ref}": {e}')
         event("Warning", "Failed", "Error: ErrImagePull")

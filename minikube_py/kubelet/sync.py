@@ -160,7 +160,7 @@ def _start(ctx: NodeContext, pod: Pod, name: str, observed: ObservedPod,
                                    ctx.service_accounts),
         )
     except (ctr.ImagePullError, ContainerConfigError) as e:  # no instance: a waiting reason
-        reason = "ErrImagePull" if isinstance(e, ctr.ImagePullError) else \
+        reason = e.reason if isinstance(e, ctr.ImagePullError) else \
             "CreateContainerConfigError"
         record_waiting(ctx.config, pod["metadata"]["uid"], name, reason, str(e), time.time())
         log.warning("Failed to start container pod=%s container=%s reason=%s err=%s",

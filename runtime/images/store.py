@@ -265,6 +265,33 @@ class ImageStore:
         """Would :meth:`ensure_image` try a registry for this reference?"""
         return self.registries if reference.domain else self.docker_hub
 
+    def pulls_from_registry(self, ref: str) -> bool:
+        """Does this reference come from a registry this store may pull from (not a
+        built-in recipe, not pinned by digest)? Only those can be pulled *again*."""
+        reference = parse_ref(ref)
+        return (reference.digest is None and builders.recipe_for(reference.name) is None
+                and self.can_pull(reference))
+
+    def refresh_image(self, ref: str, progress: Progress | None = None,
+                      credentials: registry.Credentials | None = None) -> Image:
+        """``imagePullPolicy: Always``: ask the registry what the tag names now; pull it if
+        that is not the image stored (the manifest's digest tells), else keep ours."""
+        reference = parse_ref(ref)
+        report = progress or (lambda line: log.info("Image pull progress: %s", line))
+        found = self.find_image(str(reference))
+        if found is None or not self.pulls_from_registry(str(reference)):
+            return self.ensure_image(ref, progress, credentials)
+        try:
+            _, digest = registry.resolve(
+                registry.Registry.for_reference(reference, credentials), reference)
+        except ImageError as e:
+            raise ImageError(f"failed to pull image {reference}: {e}") from e
+        if self.repo_digest(found) == f"{reference.name}@{digest}":
+            report(f"{reference} is up to date ({digest})")
+            return found
+        with self._lock("build-" + str(reference)):
+            return self._pull(reference, report, credentials)
+
     def ensure_image(self, ref: str, progress: Progress | None = None,
                      credentials: registry.Credentials | None = None) -> Image:
         """Return the image, building it with a built-in recipe if it is not stored yet.

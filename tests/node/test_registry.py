@@ -485,3 +485,52 @@ def test_a_token_realm_gets_the_credentials_too(tmp_path, busybox_store: ImageSt
             assert tokens.users_seen[-1] == "lab"
     finally:
         tokens.close()
+
+
+# -- imagePullPolicy ----------------------------------------------------------------------
+def push_version(tmp_path, registry: RunningRegistry, base: ImageStore, version: str) -> None:
+    layer, diff_id = tar_blob([("etc/version", f"{version}\n".encode())])
+    push_raw_image(tmp_path, registry, "lab/app", "1", base, [layer], [diff_id])
+
+
+def test_always_asks_the_registry_and_pulls_only_a_changed_tag(
+        tmp_path, registry: RunningRegistry, busybox_store: ImageStore):
+    ref = f"{registry.host}/lab/app:1"
+    push_version(tmp_path, registry, busybox_store, "one")
+    store = ImageStore(str(tmp_path / "store"), registries=True)
+    first = store.ensure_image(ref)
+    lines: list[str] = []
+    assert store.refresh_image(ref, progress=lines.append).id == first.id
+    assert any("up to date" in line for line in lines)
+    push_version(tmp_path, registry, busybox_store, "two")
+    second = store.refresh_image(ref)
+    assert second.id != first.id
+    with open(os.path.join(second.layers[-1], "etc", "version")) as f:
+        assert f.read() == "two\n"
+    assert store.find_image(ref).id == second.id  # the tag moved
+    assert store.pulls_from_registry(ref) and not store.pulls_from_registry("busybox")
+
+
+def test_a_pod_follows_its_pull_policy(tmp_path, node: TestNode, registry: RunningRegistry,
+                                       busybox_store: ImageStore):
+    ref = f"{registry.host}/lab/app:1"
+    push_version(tmp_path, registry, busybox_store, "one")
+    pod = busybox_pod("always", "cat /etc/version; exec sleep 1000",
+                      container={"image": ref, "imagePullPolicy": "Always"})
+    node.run_pod(pod)
+    assert node.exec("always", "cat", "/etc/version").stdout == "one\n"
+    push_version(tmp_path, registry, busybox_store, "two")
+    main = next(c for c in node.inspect("always")["containers"] if c["name"] == "main")
+    os.kill(main["pid"], 9)  # the next instance is made from what the tag names now
+    node.wait_for("always", lambda p: p["status"]["containerStatuses"][0]["restartCount"] >= 1
+                  and p["status"]["containerStatuses"][0].get("ready"))
+    assert node.exec("always", "cat", "/etc/version").stdout == "two\n"
+
+    never = busybox_pod("never", "sleep 1000", container={
+        "image": f"{registry.host}/lab/absent:1", "imagePullPolicy": "Never"})
+    node.run_pod(never, wait=False)
+    waiting = node.wait_for("never", lambda p: (p["status"].get("containerStatuses") or [{}])[0]
+                            .get("state", {}).get("waiting", {}).get("reason")
+                            == "ErrImageNeverPull")
+    assert waiting["status"]["containerStatuses"][0]["state"]["waiting"]["message"] == \
+        f'Container image "{registry.host}/lab/absent:1" is not present with pull policy of Never'
