@@ -39,6 +39,7 @@ from minikube_py.errors import ValidationError
 
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # upstream's: no vowels, no look-alikes
 PVC_PROTECTION = "kubernetes.io/pvc-protection"
+PV_PROTECTION = "kubernetes.io/pv-protection"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 SERVER_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                  "generation", "selfLink")
@@ -234,10 +235,12 @@ def prepare_create(resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
         spec = obj.setdefault("spec", {})
         if isinstance(spec, dict):
             spec.setdefault("finalizers", ["kubernetes"])
-    if resource.kind == "PersistentVolumeClaim":  # upstream's StorageObjectInUseProtection:
-        finalizers = meta.setdefault("finalizers", [])  # no deletion while a pod uses it
-        if isinstance(finalizers, list) and PVC_PROTECTION not in finalizers:
-            finalizers.append(PVC_PROTECTION)
+    protection = {"PersistentVolumeClaim": PVC_PROTECTION,  # no deletion while a pod uses
+                  "PersistentVolume": PV_PROTECTION}.get(resource.kind)  # it, or while bound
+    if protection:  # upstream's StorageObjectInUseProtection admission
+        finalizers = meta.setdefault("finalizers", [])
+        if isinstance(finalizers, list) and protection not in finalizers:
+            finalizers.append(protection)
     first = initial_status(resource, obj)
     obj.pop("status", None)
     new = default_and_validate(obj)

@@ -232,7 +232,7 @@ def _persistent_volume(obj: Obj, now: float) -> list[Any]:
     claim = spec.get("claimRef") or {}
     return [_meta(obj).get("name", ""), (spec.get("capacity") or {}).get("storage", ""),
             _modes(spec.get("accessModes")), spec.get("persistentVolumeReclaimPolicy", ""),
-            status.get("phase", ""),
+            "Terminating" if _meta(obj).get("deletionTimestamp") else status.get("phase", ""),
             f"{claim.get('namespace')}/{claim.get('name')}" if claim.get("name") else "",
             spec.get("storageClassName", ""), spec.get("volumeAttributesClassName") or "<unset>",
             status.get("reason", ""), age(_meta(obj).get("creationTimestamp"), now),

@@ -18,7 +18,8 @@ provisioner (minikube's ``storage-provisioner``), as one control loop:
    (the data stays; an administrator decides), ``Delete`` -> the directory and the PV go
    (only for volumes this provisioner made; others fail, as upstream's hostPath does);
 5. a claim being deleted keeps its ``kubernetes.io/pvc-protection`` finalizer while a pod
-   that is not finished uses it (``kubectl get pvc`` shows ``Terminating``).
+   that is not finished uses it (``kubectl get pvc`` shows ``Terminating``), and a volume
+   its ``kubernetes.io/pv-protection`` while a claim is bound to it.
 
 Events drive it; every 15 s it also looks at every volume and claim again (upstream's
 resync period), so nothing an event missed stays undone. Watch it: ``kubectl get pv,pvc
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 PROVISIONER = "minikube-py.io/hostpath"
 PVC_PROTECTION = "kubernetes.io/pvc-protection"
+PV_PROTECTION = "kubernetes.io/pv-protection"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 RESYNC_SECONDS = 15.0
 COMPONENT = "persistentvolume-controller"
@@ -338,6 +340,9 @@ class PersistentVolumeController(Controller):
     def sync_volume(self, volume: Obj) -> None:
         spec, status = volume.get("spec") or {}, volume.get("status") or {}
         ref = spec.get("claimRef") or {}
+        if volume["metadata"].get("deletionTimestamp") and not self._bound(volume):
+            self._release_volume_protection(volume)  # kubectl delete pv: gone once unbound
+            return
         if not ref:
             if status.get("phase") != "Available":
                 self.client.update(PVS, dict(volume, status={"phase": "Available"}),
@@ -352,6 +357,23 @@ class PersistentVolumeController(Controller):
                                    subresource="status")
             return
         self._reclaim(volume)
+
+    def _bound(self, volume: Obj) -> bool:
+        """Is a claim that still exists bound (or being bound) to this volume?"""
+        ref = (volume.get("spec") or {}).get("claimRef") or {}
+        claim = self.claims.get(ref.get("name", ""), ref.get("namespace")) if ref else None
+        return claim is not None and ref.get("uid") in (None, "", claim["metadata"]["uid"])
+
+    def _release_volume_protection(self, volume: Obj) -> None:
+        finalizers = volume["metadata"].get("finalizers") or []
+        if PV_PROTECTION not in finalizers:
+            return
+        meta = dict(volume["metadata"], finalizers=[f for f in finalizers if f != PV_PROTECTION])
+        try:
+            self.client.update(PVS, dict(volume, metadata=meta))
+        except ApiError as e:
+            if e.code != 404:
+                raise
 
     def _reclaim(self, volume: Obj) -> None:
         """The claim is gone: keep the data (Retain) or remove the volume (Delete)."""

@@ -192,7 +192,7 @@ def test_the_example_counts_its_starts_across_pods(cluster: TestCluster) -> None
 
 
 
-def test_a_volume_made_after_its_claim_a_pre_bound_volume_and_a_lost_claim(
+def test_a_volume_made_after_its_claim_a_pre_bound_volume_and_a_protected_one(
         cluster: TestCluster, tmp_path: Path) -> None:
     tag = cluster.names.tag
     cluster.apply(claim("early", "1Gi", storage_class=""))
@@ -213,8 +213,13 @@ def test_a_volume_made_after_its_claim_a_pre_bound_volume_and_a_lost_claim(
     chosen = get(cluster, f"{CLAIMS}/chosen")
     assert chosen is not None and chosen["spec"]["volumeName"] == f"{tag}-reserved"
 
-    # The volume of a bound claim deleted: the claim is Lost.
+    # A bound volume is protected: deleting it waits until its claim is gone.
     cluster.client.request("DELETE", reserved)
-    cluster.wait("Lost", lambda: phase(cluster, f"{CLAIMS}/chosen") == "Lost")
+    kubectl = Kubectl(cluster, tmp_path / "home")
+    cluster.wait("Terminating", lambda: "Terminating" in kubectl(
+        "get", "pv", f"{tag}-reserved").stdout)
+    assert phase(cluster, f"{CLAIMS}/chosen") == "Bound"
+    cluster.client.request("DELETE", f"{CLAIMS}/chosen")
+    cluster.wait("the volume gone", lambda: get(cluster, reserved) is None)
     for name in ("late", "free"):
         cluster.client.request("DELETE", f"/api/v1/persistentvolumes/{tag}-{name}")
