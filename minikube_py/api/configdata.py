@@ -101,8 +101,7 @@ def default_secret(obj: dict[str, Any]) -> dict[str, Any]:
     """``type: Opaque`` if none, and ``stringData`` merged into ``data`` as base64 (its
     values win), then dropped: what the API server stores."""
     out = namespaced_copy(obj)
-    out.setdefault("type", "Opaque")
-    if out.get("type") in ("", None):
+    if not out.get("type"):
         out["type"] = "Opaque"
     strings = out.get("stringData")
     if not isinstance(strings, dict) or not all(isinstance(v, str) for v in strings.values()):

@@ -32,92 +32,30 @@ import logging
 import os
 import shutil
 import threading
-from decimal import Decimal
 from typing import Any
 
-from minikube_py.api.names import selector_matches
-from minikube_py.api.quantity import parse_quantity
-from minikube_py.api.storage import DEFAULT_CLASS_ANNOTATION
 from minikube_py.client import ApiError, Client
 from minikube_py.controllers.base import Controller, record_event, resource
+from minikube_py.controllers.pv_binding import (
+    PROVISIONER,
+    best_volume,
+    claim_in_use,
+    claim_ref,
+    class_of,
+    default_class,
+    fits,
+    standard_class,
+)
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-PROVISIONER = "minikube-py.io/hostpath"
 PVC_PROTECTION = "kubernetes.io/pvc-protection"
 PV_PROTECTION = "kubernetes.io/pv-protection"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 RESYNC_SECONDS = 15.0
 COMPONENT = "persistentvolume-controller"
 PVS, PVCS = resource("persistentvolumes"), resource("persistentvolumeclaims")
-
-
-# -- pure decisions -----------------------------------------------------------------------------
-def storage_of(obj: Obj, where: str) -> Decimal:
-    """``spec.capacity.storage`` of a PV or ``spec.resources.requests.storage`` of a claim."""
-    spec = obj.get("spec") or {}
-    value = ((spec.get("capacity") or {}) if where == "capacity"
-             else ((spec.get("resources") or {}).get("requests") or {})).get("storage", "0")
-    return parse_quantity(value)
-
-
-def class_of(obj: Obj) -> str:
-    return str((obj.get("spec") or {}).get("storageClassName") or "")
-
-
-def fits(volume: Obj, claim: Obj) -> bool:
-    """Could this Available volume serve this claim?"""
-    spec, want = volume.get("spec") or {}, claim.get("spec") or {}
-    labels = (volume.get("metadata") or {}).get("labels") or {}
-    return (not spec.get("claimRef") and not volume["metadata"].get("deletionTimestamp")
-            and (volume.get("status") or {}).get("phase") in ("Available", "Pending")
-            and class_of(volume) == class_of(claim)
-            and spec.get("volumeMode", "Filesystem") == want.get("volumeMode", "Filesystem")
-            and set(want.get("accessModes") or []) <= set(spec.get("accessModes") or [])
-            and storage_of(volume, "capacity") >= storage_of(claim, "request")
-            and selector_matches(want.get("selector") or {}, labels))
-
-
-def best_volume(volumes: list[Obj], claim: Obj) -> Obj | None:
-    """The smallest volume that fits (upstream picks the smallest, to waste least)."""
-    candidates = [v for v in volumes if fits(v, claim)]
-    return min(candidates, key=lambda v: (storage_of(v, "capacity"), v["metadata"]["name"]),
-               default=None)
-
-
-def default_class(classes: list[Obj]) -> Obj | None:
-    marked = [c for c in classes
-              if (c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true"]
-    return max(marked, key=lambda c: c["metadata"].get("creationTimestamp", ""), default=None)
-
-
-def claim_in_use(claim: Obj, pods: list[Obj]) -> bool:
-    """Does a pod that has not finished name this claim among its volumes?"""
-    meta = claim["metadata"]
-    for pod in pods:
-        if pod["metadata"].get("namespace") != meta.get("namespace"):
-            continue
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            continue
-        for volume in (pod.get("spec") or {}).get("volumes") or []:
-            if (volume.get("persistentVolumeClaim") or {}).get("claimName") == meta["name"]:
-                return True
-    return False
-
-
-def claim_ref(claim: Obj) -> Obj:
-    meta = claim["metadata"]
-    return {"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace":
-            meta.get("namespace"), "name": meta["name"], "uid": meta.get("uid"),
-            "resourceVersion": meta.get("resourceVersion")}
-
-
-def standard_class() -> Obj:
-    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": "standard", "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
-            "provisioner": PROVISIONER, "reclaimPolicy": "Delete",
-            "volumeBindingMode": "Immediate"}
 
 
 # -- the controller -------------------------------------------------------------------------------
@@ -329,34 +267,19 @@ class PersistentVolumeController(Controller):
         live = self.client.list(resource("pods"), claim["metadata"].get("namespace"))
         if claim_in_use(claim, live.get("items") or []):
             return
-        meta = dict(claim["metadata"], finalizers=[f for f in finalizers if f != PVC_PROTECTION])
-        try:
-            self.client.update(PVCS, dict(claim, metadata=meta))
-        except ApiError as e:
-            if e.code != 404:
-                raise
+        self._remove_finalizer(PVCS, claim, PVC_PROTECTION)
 
     # -- volumes ----------------------------------------------------------------------------
     def sync_volume(self, volume: Obj) -> None:
-        spec, status = volume.get("spec") or {}, volume.get("status") or {}
-        ref = spec.get("claimRef") or {}
-        if volume["metadata"].get("deletionTimestamp") and not self._bound(volume):
-            self._release_volume_protection(volume)  # kubectl delete pv: gone once unbound
-            return
-        if not ref:
-            if status.get("phase") != "Available":
-                self.client.update(PVS, dict(volume, status={"phase": "Available"}),
-                                   subresource="status")
-            return
-        claim = self.claims.get(ref.get("name", ""), ref.get("namespace"))
-        if claim is not None and (not ref.get("uid") or ref["uid"] == claim["metadata"]["uid"]):
+        ref = (volume.get("spec") or {}).get("claimRef") or {}
+        if self._bound(volume):
             return  # bound, or being bound: the claim's sync does it
-        if claim is None and not ref.get("uid"):  # pre-bound by hand to a claim to come
-            if (volume.get("status") or {}).get("phase") != "Available":
-                self.client.update(PVS, dict(volume, status={"phase": "Available"}),
-                                   subresource="status")
-            return
-        self._reclaim(volume)
+        if volume["metadata"].get("deletionTimestamp"):
+            self._remove_finalizer(PVS, volume, PV_PROTECTION)  # deleted: gone once unbound
+        elif not ref or not ref.get("uid"):  # free, or pre-bound by hand to a claim to come
+            self._set_phase(volume, "Available")
+        else:
+            self._reclaim(volume)
 
     def _bound(self, volume: Obj) -> bool:
         """Is a claim that still exists bound (or being bound) to this volume?"""
@@ -364,34 +287,31 @@ class PersistentVolumeController(Controller):
         claim = self.claims.get(ref.get("name", ""), ref.get("namespace")) if ref else None
         return claim is not None and ref.get("uid") in (None, "", claim["metadata"]["uid"])
 
-    def _release_volume_protection(self, volume: Obj) -> None:
-        finalizers = volume["metadata"].get("finalizers") or []
-        if PV_PROTECTION not in finalizers:
+    def _remove_finalizer(self, kind: Any, obj: Obj, finalizer: str) -> None:
+        """Let the API server finish deleting ``obj`` (if ``finalizer`` was its last)."""
+        finalizers = obj["metadata"].get("finalizers") or []
+        if finalizer not in finalizers:
             return
-        meta = dict(volume["metadata"], finalizers=[f for f in finalizers if f != PV_PROTECTION])
+        meta = dict(obj["metadata"], finalizers=[f for f in finalizers if f != finalizer])
         try:
-            self.client.update(PVS, dict(volume, metadata=meta))
+            self.client.update(kind, dict(obj, metadata=meta))
         except ApiError as e:
             if e.code != 404:
                 raise
+
+    def _set_phase(self, volume: Obj, phase: str, **status: str) -> None:
+        """Write ``status.phase`` (and its ``reason``/``message``) unless it says so already."""
+        if (volume.get("status") or {}).get("phase") != phase or status:
+            self.client.update(PVS, dict(volume, status={"phase": phase, **status}),
+                               subresource="status")
 
     def _reclaim(self, volume: Obj) -> None:
         """The claim is gone: keep the data (Retain) or remove the volume (Delete)."""
         name, spec = volume["metadata"]["name"], volume.get("spec") or {}
         policy = spec.get("persistentVolumeReclaimPolicy", "Retain")
         phase = (volume.get("status") or {}).get("phase")
-        ours = (volume["metadata"].get("annotations") or {}).get(PROVISIONED_BY) == PROVISIONER
-        path = os.path.realpath((spec.get("hostPath") or {}).get("path", ""))
-        uid = ((spec.get("claimRef") or {}).get("uid") or "")
-        # Only the directory this provisioner made for that very claim: name, path and
-        # claim agree, and no other volume uses the path.
-        deletable = (ours and self.volumes_dir is not None and name == f"pvc-{uid}"
-                     and path == os.path.join(os.path.realpath(self.volumes_dir), name)
-                     and not any(os.path.realpath(((v.get("spec") or {}).get("hostPath") or {})
-                                                  .get("path", "")) == path
-                                 for v in self.volumes.list()
-                                 if v["metadata"]["name"] != name))
-        if policy == "Delete" and deletable:
+        path = self._provisioned_directory(volume)
+        if policy == "Delete" and path is not None:
             try:
                 shutil.rmtree(path)
             except FileNotFoundError:
@@ -409,15 +329,30 @@ class PersistentVolumeController(Controller):
             self._delete_failed(volume, "no deletable volume plugin matched: minikube-py "
                                 "deletes only the directories it provisioned")
         elif policy == "Retain" and phase != "Released":
-            self.client.update(PVS, dict(volume, status={"phase": "Released"}),
-                               subresource="status")
+            self._set_phase(volume, "Released")
             log.info("Released volume volume=%s", name)
 
+    def _provisioned_directory(self, volume: Obj) -> str | None:
+        """The directory this provisioner made for the volume's claim, if that is what the
+        volume points at: name, path and claim agree, and no other volume uses the path.
+        Anything else is not ours to remove."""
+        name, spec = volume["metadata"]["name"], volume.get("spec") or {}
+        if self.volumes_dir is None or \
+                (volume["metadata"].get("annotations") or {}).get(PROVISIONED_BY) != PROVISIONER:
+            return None
+        if name != f"pvc-{(spec.get('claimRef') or {}).get('uid') or ''}":
+            return None
+        path = os.path.realpath((spec.get("hostPath") or {}).get("path", ""))
+        if path != os.path.join(os.path.realpath(self.volumes_dir), name):
+            return None
+        for other in self.volumes.list():
+            other_path = ((other.get("spec") or {}).get("hostPath") or {}).get("path", "")
+            if other["metadata"]["name"] != name and os.path.realpath(other_path) == path:
+                return None
+        return path
+
     def _delete_failed(self, volume: Obj, message: str) -> None:
-        self.client.update(PVS, dict(volume, status={"phase": "Failed",
-                                                     "reason": "VolumeFailedDelete",
-                                                     "message": message}),
-                           subresource="status")
+        self._set_phase(volume, "Failed", reason="VolumeFailedDelete", message=message)
         record_event(self.client, dict(volume, kind="PersistentVolume", apiVersion="v1"),
                      "Warning", "VolumeFailedDelete", message, COMPONENT)
 

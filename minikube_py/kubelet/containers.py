@@ -148,10 +148,13 @@ def start_container(
 
     # Step 1: ensure the image; then what its securityContext asks of the runtime.
     sources = env_sources or EnvSources()
-    image = _ensure_image(images, container["image"], event, lambda: pull_credentials(
-        pod, sources.secret, sources.service_account,
-        lambda message: event("Warning", "FailedToRetrieveImagePullSecret", message)),
-        str(container.get("imagePullPolicy") or "IfNotPresent"))
+
+    def credentials() -> Credentials:  # read only if a registry is asked
+        return pull_credentials(pod, sources.secret, sources.service_account, lambda message:
+                                event("Warning", "FailedToRetrieveImagePullSecret", message))
+
+    image = _ensure_image(images, container["image"], event, credentials,
+                          str(container.get("imagePullPolicy") or "IfNotPresent"))
     try:
         security = runtime_settings(pod, container, image.config.user)
     except ContainerConfigError as e:
@@ -160,7 +163,7 @@ def start_container(
 
     # Step 2: create the container (process created, waiting to be started).
     try:
-        env = container_env(container, image.config, pod, sandbox.ip, service_env, env_sources,
+        env = container_env(container, image.config, pod, sandbox.ip, service_env, sources,
                             warn=lambda message: event("Warning",
                                                        "InvalidEnvironmentVariableNames",
                                                        message))

@@ -30,8 +30,8 @@ from minikube_py.api.configdata import secret_bytes
 from minikube_py.api.names import is_env_var_name
 from minikube_py.api.quantity import cpu_millis, memory_bytes, parse_quantity
 from minikube_py.kubelet.security import ContainerConfigError
+from minikube_py.kubelet.sources import ObjectGetter
 
-Getter = Callable[[str, str], "dict[str, Any] | None"]
 _SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
 
 
@@ -49,11 +49,11 @@ class EnvSources:
     ConfigMaps and Secrets for variables, pull secrets and ServiceAccounts for images; and
     the node's address and capacity (for unset limits)."""
 
-    config_map: Getter | None = None
-    secret: Getter | None = None
+    config_map: ObjectGetter | None = None
+    secret: ObjectGetter | None = None
     host_ip: str = ""
     #: the pod's ServiceAccount, for its imagePullSecrets (``pullsecrets.py``)
-    service_account: Getter | None = None
+    service_account: ObjectGetter | None = None
     node_cpu_millis: int = field(default_factory=lambda: 1000 * (os.cpu_count() or 1))
     node_memory: int = field(default_factory=_node_memory)
     node_storage: int = field(default_factory=lambda: shutil.disk_usage("/").total)
@@ -96,7 +96,7 @@ class Resolver:
             prefix = str(source.get("prefix") or "")
             invalid = []
             for key, value in (data or {}).items():
-                if is_env_var_name(prefix + key):
+                if is_env_var_name(prefix + key):  # a list of what is wrong with the name
                     invalid.append(prefix + key)
                     continue
                 out[prefix + key] = value.decode(errors="replace")

@@ -26,10 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 from minikube_py.api.configdata import secret_bytes
-
-Getter = Callable[[str, str], "dict[str, Any] | None"]
-#: registry host -> (user name, password), as ``runtime.images.registry.Credentials``
-Credentials = dict[str, tuple[str, str]]
+from minikube_py.kubelet.sources import ObjectGetter
+from runtime.images.registry import Credentials
 
 
 def docker_config_auths(secret: dict[str, Any]) -> Credentials:
@@ -57,8 +55,8 @@ def docker_config_auths(secret: dict[str, Any]) -> Credentials:
     return found
 
 
-def pull_credentials(pod: dict[str, Any], get_secret: Getter | None,
-                     get_account: Getter | None, warn: Callable[[str], None]) -> Credentials:
+def pull_credentials(pod: dict[str, Any], get_secret: ObjectGetter | None,
+                     get_account: ObjectGetter | None, warn: Callable[[str], None]) -> Credentials:
     """Every credential the pod's (or else its ServiceAccount's) pull secrets hold."""
     namespace = pod["metadata"].get("namespace", "default")
     refs = pod["spec"].get("imagePullSecrets") or []

@@ -22,6 +22,11 @@ from typing import Any, Protocol
 
 from minikube_py.config import NodeConfig
 
+#: (namespace, name) -> an object read from the API server (a ConfigMap, Secret,
+#: ServiceAccount...), None if it does not exist. None instead of a getter: a standalone
+#: node, with no API server to ask.
+ObjectGetter = Callable[[str, str], "dict[str, Any] | None"]
+
 log = logging.getLogger(__name__)
 
 Pod = dict[str, Any]

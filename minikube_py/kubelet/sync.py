@@ -53,10 +53,10 @@ from minikube_py.kubelet.podsandbox import (
 )
 from minikube_py.kubelet.security import ContainerConfigError
 from minikube_py.kubelet.serviceaccount import TokenRequester, ensure_token_files, wants_token
+from minikube_py.kubelet.sources import ObjectGetter
 from minikube_py.kubelet.status import pod_status
 from minikube_py.kubelet.volumes import (
     ClaimGetter,
-    ConfigMapGetter,
     setup_volumes,
     teardown_volumes,
 )
@@ -93,12 +93,12 @@ class NodeContext:
     ca_file: str | None = None
     #: (namespace, name) -> a ConfigMap, for configMap volumes and env; None on a standalone
     #: node (no API server)
-    config_maps: ConfigMapGetter | None = None
+    config_maps: ObjectGetter | None = None
     #: (namespace, name) -> a Secret, for secret volumes, env and image pull secrets; None on
     #: a standalone node
-    secrets: ConfigMapGetter | None = None
+    secrets: ObjectGetter | None = None
     #: (namespace, name) -> a ServiceAccount, for its imagePullSecrets
-    service_accounts: ConfigMapGetter | None = None
+    service_accounts: ObjectGetter | None = None
     #: (namespace, claim) -> (claim, PersistentVolume), for persistentVolumeClaim volumes
     claims: ClaimGetter | None = None
 

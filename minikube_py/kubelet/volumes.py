@@ -2,7 +2,7 @@
 
 A container's own files vanish with it (they live in its overlay's upper directory). A
 **volume** belongs to the pod instead: every container that lists it in ``volumeMounts`` sees
-the same files at its ``mountPath``, and they survive container restarts. Three kinds:
+the same files at its ``mountPath``, and they survive container restarts. Five kinds:
 
 - ``emptyDir`` — an empty directory made when the pod starts, removed with the pod:
   ``<state>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>`` (upstream's path under
@@ -36,12 +36,10 @@ from minikube_py.api.configdata import config_map_bytes, secret_bytes
 from minikube_py.api.quantity import memory_bytes
 from minikube_py.config import NodeConfig
 from minikube_py.errors import MinikubeError
+from minikube_py.kubelet.sources import ObjectGetter
 from runtime import mounts, syscalls
 
 Pod = dict[str, Any]
-#: (namespace, name) -> the ConfigMap (or Secret), or None if there is none
-ConfigMapGetter = Callable[[str, str], "dict[str, Any] | None"]
-SecretGetter = ConfigMapGetter
 #: (namespace, claim name) -> (the claim, the PersistentVolume bound to it), None if absent
 ClaimGetter = Callable[[str, str], "tuple[dict[str, Any] | None, dict[str, Any] | None]"]
 
@@ -97,21 +95,21 @@ def _host_path(name: str, source: dict[str, Any]) -> str:
 
 
 def _config_map(config: NodeConfig, pod: Pod, name: str, source: dict[str, Any],
-                get: ConfigMapGetter | None) -> str:
+                get: ObjectGetter | None) -> str:
     """Write the ConfigMap's keys as files (again at every sync: edits reach the pod)."""
     return _keys_volume(config, pod, name, "configMap", str(source.get("name") or ""),
                         source, get)
 
 
 def _secret(config: NodeConfig, pod: Pod, name: str, source: dict[str, Any],
-            get: SecretGetter | None) -> str:
+            get: ObjectGetter | None) -> str:
     """The same for a Secret's decoded keys, on a tmpfs mounted for the volume."""
     return _keys_volume(config, pod, name, "secret", str(source.get("secretName") or ""),
                         source, get)
 
 
 def _keys_volume(config: NodeConfig, pod: Pod, name: str, kind: str, wanted: str,
-                 source: dict[str, Any], get: ConfigMapGetter | None) -> str:
+                 source: dict[str, Any], get: ObjectGetter | None) -> str:
     namespace = pod["metadata"].get("namespace", "default")
     found = get(namespace, wanted) if get is not None else None
     path = volume_dir(config, pod["metadata"]["uid"], kind, name)
@@ -199,8 +197,8 @@ def _claimed(pod: Pod, name: str, source: dict[str, Any], get: ClaimGetter | Non
     return _host_path(name, (volume.get("spec") or {}).get("hostPath") or {})
 
 
-def setup_volumes(config: NodeConfig, pod: Pod, get_config_map: ConfigMapGetter | None,
-                  get_secret: SecretGetter | None = None,
+def setup_volumes(config: NodeConfig, pod: Pod, get_config_map: ObjectGetter | None,
+                  get_secret: ObjectGetter | None = None,
                   get_claim: ClaimGetter | None = None) -> dict[str, str]:
     """Make every volume of the pod ready on the node; volume name -> host path."""
     uid, paths = pod["metadata"]["uid"], {}

@@ -10,7 +10,8 @@ filesystem. This package is that image service for minikube-py:
 * ``layers``   -- unpacking layer tarballs safely, layer digests;
 * ``store``    -- :class:`ImageStore`, the on-disk store (layout below);
 * ``builders`` -- built-in recipes for ``busybox`` and ``nginx``;
-* ``registry`` -- pulls and pushes over the OCI distribution API (every other image).
+* ``registry`` -- pulls over the OCI distribution API (every other image);
+* ``push``     -- pushes, the same conversation backwards.
 
 Layout of the store (default root ``/var/lib/minikube-py/images``), all readable with
 ``ls`` and ``cat``, and shaped like an OCI image so that registry pulls and multi-layer

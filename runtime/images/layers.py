@@ -70,15 +70,25 @@ def sha256_of_stream(path: str) -> str:
     return "sha256:" + h.hexdigest()
 
 
-class _HashWriter:
-    """A write-only file object that only hashes what is written to it."""
+class HashingWriter:
+    """A write-only file object that hashes what passes and hands it on to ``out`` (or
+    drops it): a blob's digest computed while the blob is written."""
 
-    def __init__(self) -> None:
+    def __init__(self, out: Any = None) -> None:
+        self.out = out
         self.hash = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
         self.hash.update(data)
-        return len(data)
+        return int(self.out.write(data)) if self.out is not None else len(data)
+
+    def flush(self) -> None:
+        if self.out is not None:
+            self.out.flush()
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
 
 
 def digest_of_dir(root: str) -> str:
@@ -87,9 +97,9 @@ def digest_of_dir(root: str) -> str:
     This is the diff_id the directory would have if exported as a layer with
     ``tar --sort=name --numeric-owner --owner=0 ... -cf - -C root .`` style settings.
     """
-    sink = _HashWriter()
+    sink = HashingWriter()
     write_layer_tar(root, sink)
-    return "sha256:" + sink.hash.hexdigest()
+    return sink.digest
 
 
 def write_layer_tar(root: str, out: Any) -> None:

@@ -26,7 +26,8 @@ Where an image comes from: a name with a registry host (``registry.example/x``,
 ``localhost:5000/x``) from that host; a Docker Hub name (``redis``, ``bitnami/redis``) from
 ``registry-1.docker.io``, under ``library/`` for official images. Like the Docker daemon,
 we speak plain HTTP to a registry on ``localhost`` or a loopback address and HTTPS to every
-other. Credentials (``imagePullSecrets``) are not supported: anonymous pulls only.
+other. A registry that wants a login gets the user name and password of an image pull
+secret (``minikube_py/kubelet/pullsecrets.py``): sent to its token realm, or as HTTP Basic.
 
 See for yourself::
 
@@ -38,7 +39,6 @@ See for yourself::
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import http.client
 import ipaddress
@@ -55,7 +55,7 @@ from http.client import HTTPResponse
 from typing import Any
 
 import explain
-from runtime.images.layers import CHUNK, tar_extract, write_layer_tar
+from runtime.images.layers import CHUNK, tar_extract
 from runtime.images.model import PendingLayer, host_architecture
 from runtime.images.refs import DIGEST_RE, ImageError, ImageNotFound, Reference
 
@@ -98,7 +98,7 @@ class Descriptor:
             media_type = data.get("mediaType", "")
         except (TypeError, KeyError, ValueError) as e:
             raise RegistryError(f"{where}: not a descriptor ({e})") from e
-        if not isinstance(digest, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        if not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest):
             raise RegistryError(f"{where}: unsupported digest {digest!r} (want sha256)")
         return cls(media_type, digest, size)
 
@@ -151,12 +151,13 @@ def is_local_registry(domain: str) -> bool:
         return False
 
 
-def _sha256(data: bytes) -> str:
+def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 class Registry:
-    """One repository in one registry, over HTTP(S), with anonymous Bearer tokens."""
+    """One repository in one registry, over HTTP(S): Bearer tokens from the registry's
+    realm (anonymous, or for the pull secret's user), or HTTP Basic."""
 
     def __init__(self, base: str, repository: str, timeout: float = TIMEOUT,
                  credentials: tuple[str, str] | None = None) -> None:
@@ -211,23 +212,29 @@ class Registry:
             try:
                 return self._opener.open(request, timeout=self.timeout)  # type: ignore[no-any-return]
             except urllib.error.HTTPError as e:
-                challenge = e.headers.get("WWW-Authenticate", "")
-                if e.code == 401 and attempt == 1 and challenge.lower().startswith("bearer "):
+                if e.code == 401 and attempt == 1 and self._answer_challenge(
+                        e.headers.get("WWW-Authenticate", ""), scope):
                     e.close()
-                    self._token = self._fetch_token(challenge, scope)
-                    continue
-                if (e.code == 401 and attempt == 1 and self.credentials and not self._basic
-                        and challenge.lower().startswith("basic ")):
-                    e.close()
-                    self._basic = True
                     continue
                 raise RegistryError(self._describe(method, url, e)) from e
             except (OSError, ValueError, http.client.HTTPException) as e:  # refused, DNS,
                 raise RegistryError(f"{method} {url}: {e}") from e        # TLS, timeout
         raise AssertionError("unreachable")
 
+    def _answer_challenge(self, challenge: str, scope: str) -> bool:
+        """Get ready to answer a 401's challenge; False if there is nothing to answer with."""
+        kind = challenge.split(" ", 1)[0].lower()
+        if kind == "bearer":
+            self._token = self._fetch_token(challenge, scope)
+            return True
+        if kind == "basic" and self.credentials and not self._basic:
+            self._basic = True
+            return True
+        return False
+
     def _fetch_token(self, challenge: str, scope: str) -> str:
-        """Ask the challenge's realm for an anonymous token (the Docker token protocol)."""
+        """Ask the challenge's realm for a token (the Docker token protocol): anonymous, or
+        for the credentials' user."""
         params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         realm = params.get("realm", "")
         scheme = urllib.parse.urlsplit(realm).scheme
@@ -274,8 +281,8 @@ class Registry:
     def get_manifest(self, ref: str) -> tuple[str, bytes, str]:
         """``(media type, bytes, digest)`` of the manifest or index a tag or digest names."""
         url = f"/v2/{self.repository}/manifests/{ref}"
-        explain.record(["curl", "-s", "-H", f"Accept: {OCI_INDEX}", self.base + url])
         accept = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
+        explain.record(["curl", "-s", "-H", f"Accept: {accept}", self.base + url])
         with self.request("GET", url, headers={"Accept": accept}) as answer:
             try:
                 body = answer.read(MAX_MANIFEST + 1)
@@ -285,7 +292,7 @@ class Registry:
         if len(body) > MAX_MANIFEST:
             raise RegistryError(f"{self.where}/manifests/{ref}: larger than "
                                 f"{MAX_MANIFEST} bytes, refused")
-        digest = _sha256(body)
+        digest = sha256(body)
         if ref.startswith("sha256:") and digest != ref:
             raise RegistryError(f"{self.where}/manifests/{ref}: the content's digest is "
                                 f"{digest}")
@@ -355,25 +362,6 @@ class Registry:
                      scope="pull,push").close()
 
 
-class _HashingWriter:
-    """Writes through to ``out`` and hashes what passes: a blob's digest as it is made."""
-
-    def __init__(self, out: Any) -> None:
-        self.out = out
-        self.hash = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        return int(self.out.write(data))
-
-    def flush(self) -> None:
-        self.out.flush()
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.hash.hexdigest()
-
-
 # -- an image from a registry -----------------------------------------------------------------
 #: The usual ``variant`` of an architecture, preferred when an index offers several.
 _VARIANTS = {"arm64": "v8", "arm": "v7"}
@@ -427,6 +415,34 @@ def _diff_ids(config_bytes: bytes, where: str) -> list[str]:
     return list(diff_ids)
 
 
+def _fetch_config(registry: Registry, manifest: dict[str, Any], work: str) -> bytes:
+    """The image config the manifest names (its digest checked on the way)."""
+    descriptor = Descriptor.parse(manifest.get("config"), f"{registry.where} config")
+    path = os.path.join(work, "config.json")
+    registry.get_blob(descriptor, path)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _fetch_layer(registry: Registry, layer: Descriptor, diff_id: str, target: str) -> str:
+    """Download a layer blob, then unpack it into ``target`` in one pass that also hashes
+    its tar: the content must be what the config's diff_id says (the digest of the gzipped
+    bytes is checked already)."""
+    if layer.media_type and layer.media_type not in LAYER_TYPES:
+        raise RegistryError(f"{registry.where} layer {layer.digest}: unsupported media "
+                            f"type {layer.media_type!r} (zstd and foreign layers are not)")
+    os.mkdir(target)
+    blob = target + ".blob"
+    registry.get_blob(layer, blob)
+    uncompressed = hashlib.sha256()
+    tar_extract(blob, target, hash_into=uncompressed)
+    os.unlink(blob)
+    if "sha256:" + uncompressed.hexdigest() != diff_id:
+        raise RegistryError(f"{registry.where} layer {layer.digest}: its content does "
+                            f"not match diff_id {diff_id} of the config")
+    return target
+
+
 def pull(reference: Reference, work: str, have_layer: Callable[[str], bool],
          report: Progress, credentials: Credentials | None = None
          ) -> tuple[bytes, list[PendingLayer], str]:
@@ -450,12 +466,8 @@ def pull(reference: Reference, work: str, have_layer: Callable[[str], bool],
         raise
     report(f"manifest {manifest_digest} from {registry.where}")
     # Step 2: the config.
-    config_desc = Descriptor.parse(manifest.get("config"), f"{registry.where} config")
-    config_path = os.path.join(work, "config.json")
-    registry.get_blob(config_desc, config_path)
-    with open(config_path, "rb") as f:
-        config_bytes = f.read()
-    diff_ids = _diff_ids(config_bytes, f"{registry.where} config {config_desc.digest}")
+    config_bytes = _fetch_config(registry, manifest, work)
+    diff_ids = _diff_ids(config_bytes, f"{registry.where} config")
     if not isinstance(manifest.get("layers") or [], list):
         raise RegistryError(f"{registry.where}: the manifest's layers is not a list")
     layers = [Descriptor.parse(d, f"{registry.where} layer") for d in
@@ -466,70 +478,11 @@ def pull(reference: Reference, work: str, have_layer: Callable[[str], bool],
     # Step 3: the layers.
     pending = []
     for i, (layer, diff_id) in enumerate(zip(layers, diff_ids, strict=True), 1):
-        if layer.media_type and layer.media_type not in LAYER_TYPES:
-            raise RegistryError(f"{registry.where} layer {layer.digest}: unsupported media "
-                                f"type {layer.media_type!r} (zstd and foreign layers are not)")
         if have_layer(diff_id):  # shared with an image we have: no download
             report(f"layer {i}/{len(layers)} {diff_id[:19]} already present")
             pending.append(PendingLayer(diff_id, "", f"pulled {layer.digest}"))
             continue
-        target = os.path.join(work, f"layer{i}")
-        os.mkdir(target)
-        blob = os.path.join(work, f"layer{i}.blob")
         report(f"layer {i}/{len(layers)} {layer.digest[:19]} ({layer.size} bytes)")
-        registry.get_blob(layer, blob)
-        # One pass unpacks the layer and hashes its tar (the digest of the gzipped bytes is
-        # checked already): the content must also be what the config's diff_id says.
-        uncompressed = hashlib.sha256()
-        tar_extract(blob, target, hash_into=uncompressed)
-        if "sha256:" + uncompressed.hexdigest() != diff_id:
-            raise RegistryError(f"{registry.where} layer {layer.digest}: its content does "
-                                f"not match diff_id {diff_id} of the config")
-        os.unlink(blob)
+        target = _fetch_layer(registry, layer, diff_id, os.path.join(work, f"layer{i}"))
         pending.append(PendingLayer(diff_id, target, f"pulled {layer.digest}"))
     return config_bytes, pending, manifest_digest
-
-
-def push(config_bytes: bytes, layer_dirs: list[str], destination: Reference, work: str,
-         report: Progress, credentials: Credentials | None = None) -> tuple[str, bytes]:
-    """Push an image from the store: ``(manifest digest, config bytes as pushed)``.
-
-    Each layer directory is written as a gzipped tar; where its tar's sha256 differs from the
-    stored diff_id (a layer unpacked from someone else's tar), the pushed config carries the
-    new one, so the pushed image ID can differ from the local one.
-    """
-    if destination.digest:
-        raise ImageError("push to a tag, not a digest")
-    registry = Registry.for_reference(destination, credentials)
-    config = json.loads(config_bytes)
-    descriptors, diff_ids = [], []
-    for i, layer_dir in enumerate(layer_dirs, 1):
-        tar_path = os.path.join(work, f"layer{i}.tar.gz")
-        explain.record(f"tar --sort=name --numeric-owner -C {layer_dir} -c . | gzip -n "
-                       f"> {tar_path}")
-        with open(tar_path, "wb") as raw:
-            compressed = _HashingWriter(raw)
-            with gzip.GzipFile(fileobj=compressed, mode="wb", mtime=0) as gz:
-                uncompressed = _HashingWriter(gz)
-                write_layer_tar(layer_dir, uncompressed)
-        diff_ids.append(uncompressed.digest)
-        digest = compressed.digest
-        size = os.path.getsize(tar_path)
-        report(f"layer {i}/{len(layer_dirs)} {digest[:19]} ({size} bytes)")
-        registry.put_blob(tar_path, digest)
-        descriptors.append({"mediaType": OCI_LAYER_GZIP, "digest": digest, "size": size})
-    if diff_ids != config["rootfs"]["diff_ids"]:
-        config["rootfs"]["diff_ids"] = diff_ids
-        config_bytes = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
-    config_path = os.path.join(work, "config.json")
-    with open(config_path, "wb") as f:
-        f.write(config_bytes)
-    registry.put_blob(config_path, _sha256(config_bytes))
-    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": _sha256(config_bytes),
-                           "size": len(config_bytes)},
-                "layers": descriptors}
-    body = json.dumps(manifest, indent=2).encode()
-    registry.put_manifest(destination.tag or "latest", OCI_MANIFEST, body)
-    report(f"manifest {_sha256(body)} to {registry.where}:{destination.tag}")
-    return _sha256(body), config_bytes

@@ -51,6 +51,7 @@ import explain
 from runtime.images import builders, registry
 from runtime.images.layers import cp_archive, digest_of_dir, sha256_of_stream, tar_extract
 from runtime.images.model import Image, ImageConfig, PendingLayer, oci_image_config
+from runtime.images.push import push as push_image
 from runtime.images.refs import DIGEST_RE, ImageError, ImageNotFound, Reference, parse_ref
 from runtime.syscalls import MNT_DETACH, umount
 
@@ -244,12 +245,11 @@ class ImageStore:
                 digest_path = self._digest_path(reference.name, repo_digest)
                 os.makedirs(os.path.dirname(digest_path), exist_ok=True)
                 _write_atomic(digest_path, f"sha256:{hexdigest}\n".encode())
-            if reference.digest:
-                ref_path = ""  # pulled by digest: no tag to write
-            elif os.path.isdir(ref_path):
+            write_tag = not reference.digest  # pulled by digest: no tag to write
+            if write_tag and os.path.isdir(ref_path):
                 raise ImageError(f"failed to tag image {reference}: {ref_path} is a directory "
                                  "(a longer image name uses it)")
-            if ref_path:
+            if write_tag:
                 os.makedirs(os.path.dirname(ref_path), exist_ok=True)
                 explain.record(f"echo sha256:{hexdigest} > {ref_path}")
                 _write_atomic(ref_path, f"sha256:{hexdigest}\n".encode())
@@ -281,6 +281,8 @@ class ImageStore:
         found = self.find_image(str(reference))
         if found is None or not self.pulls_from_registry(str(reference)):
             return self.ensure_image(ref, progress, credentials)
+        if self.repo_digest(found) is None:
+            return found  # imported here: there is no registry to ask about it
         try:
             _, digest = registry.resolve(
                 registry.Registry.for_reference(reference, credentials), reference)
@@ -294,11 +296,12 @@ class ImageStore:
 
     def ensure_image(self, ref: str, progress: Progress | None = None,
                      credentials: registry.Credentials | None = None) -> Image:
-        """Return the image, building it with a built-in recipe if it is not stored yet.
+        """Return the image: stored, else built with a built-in recipe, else pulled.
 
         Steps: 1. look it up; 2. take the reference's build lock and look again (another
-        caller may have built it meanwhile); 3. pick a recipe or raise ImageNotFound;
-        4. run it in a work directory under tmp/; 5. commit layers, config and ref.
+        caller may have made it meanwhile); 3. pick a recipe, or pull from the registry the
+        reference names (``registry.pull``, then commit), or raise ImageNotFound; 4. run the
+        recipe in a work directory under tmp/; 5. commit layers, config and ref.
         """
         report = progress or (lambda line: log.info("Image build progress: %s", line))
         reference = parse_ref(ref)
@@ -361,8 +364,8 @@ class ImageStore:
             config = f.read()
         with self.workdir("push") as work:
             try:
-                digest, _ = registry.push(config, image.layers, target, work, report,
-                                          credentials)
+                digest, _ = push_image(config, image.layers, target, work, report,
+                                       credentials)
             except ImageError as e:
                 raise ImageError(f"failed to push image {target}: {e}") from e
         log.info("Pushed image ref=%s to=%s digest=%s", image.ref, target, digest)

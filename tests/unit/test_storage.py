@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from minikube_py.api import default_object, validate_object, validate_object_update
-from minikube_py.controllers.persistentvolume import (
+from minikube_py.controllers.pv_binding import (
     best_volume,
     claim_in_use,
     default_class,
