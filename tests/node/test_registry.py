@@ -534,3 +534,14 @@ def test_a_pod_follows_its_pull_policy(tmp_path, node: TestNode, registry: Runni
                             == "ErrImageNeverPull")
     assert waiting["status"]["containerStatuses"][0]["state"]["waiting"]["message"] == \
         f'Container image "{registry.host}/lab/absent:1" is not present with pull policy of Never'
+
+
+def test_an_imported_image_is_not_asked_of_a_registry_even_under_always(tmp_path):
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    (rootfs / "etc" / "motd").write_text("imported\n")
+    store = ImageStore(str(tmp_path / "store"), registries=True)
+    ref = "127.0.0.1:9/lab/imported:latest"  # nothing listens there: asking would fail
+    imported = store.import_rootfs(ref, str(rootfs))
+    assert store.pulls_from_registry(ref)
+    assert store.refresh_image(ref).id == imported.id
