@@ -65,8 +65,11 @@ from runtime.images import ImageStore
 
 log = logging.getLogger(__name__)
 
-#: Seconds before trying again when a pod's token or volumes could not be set up.
+#: Seconds before trying again when a pod's token or volumes could not be set up: 1 s,
+#: doubling with each failure in a row, up to a minute (upstream's volume manager backs off
+#: from 0.5 s to 2 min), so a ConfigMap that never comes is not asked for every second.
 MOUNT_RETRY = 1.0
+MOUNT_RETRY_MAX = 60.0
 
 Pod = dict[str, Any]
 #: (pod, type, reason, message) -> records an Event about the pod
@@ -101,6 +104,8 @@ class NodeContext:
     service_accounts: ObjectGetter | None = None
     #: (namespace, claim) -> (claim, PersistentVolume), for persistentVolumeClaim volumes
     claims: ClaimGetter | None = None
+    #: pod uid -> failed tries in a row to set up its token and volumes (the back-off)
+    mount_failures: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -310,7 +315,10 @@ def sync_pod(ctx: NodeContext, pod: Pod, dry_run: bool = False) -> SyncResult:
             if i.running and i.pid]
     resync = min(after.backing_off.values()) if after.backing_off else None
     if paths is None:
-        resync = MOUNT_RETRY
+        tries = ctx.mount_failures[uid] = ctx.mount_failures.get(uid, 0) + 1
+        resync = min(MOUNT_RETRY * 2 ** (tries - 1), MOUNT_RETRY_MAX)
+    else:
+        ctx.mount_failures.pop(uid, None)
     now = time.time()
     for waiting in observed.waiting.values():  # flip ErrImagePull to ImagePullBackOff
         if waiting.fresh(now):
@@ -367,6 +375,7 @@ def kill_pod(ctx: NodeContext, uid: str, pod_name: str, grace: float,
              namespace: str = "default", pod: Pod | None = None) -> None:
     """Remove a pod from the node entirely: containers (preStop hooks when ``pod`` is given,
     SIGTERM, ``grace``, SIGKILL), sandbox, logs, state. Idempotent."""
+    ctx.mount_failures.pop(uid, None)
     with explain.capture() as lines:
         observed = observe_pod(ctx.config, uid, ctx.cgroups)
         _kill_containers(ctx, observed, grace, pod)

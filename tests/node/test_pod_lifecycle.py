@@ -95,3 +95,17 @@ def test_fifty_create_delete_cycles_leave_nothing_behind(ctx: NodeContext):
     after = leaks.snapshot()
     assert after == before
     assert bridge.allocations(ctx.config.network) == {}
+
+
+def test_a_volume_that_cannot_be_set_up_is_retried_with_a_growing_back_off(ctx: NodeContext):
+    pod = two_container_pod("no-map")
+    pod["spec"]["volumes"] = [{"name": "settings", "configMap": {"name": "absent"}}]
+    uid = pod["metadata"]["uid"]
+    try:
+        waits = [sync_pod(ctx, pod).resync_after for _ in range(4)]
+        assert waits == [1.0, 2.0, 4.0, 8.0]  # a standalone node has no ConfigMaps at all
+        status = sync_pod(ctx, pod).status
+        assert all("waiting" in c["state"] for c in status["containerStatuses"])
+    finally:
+        kill_pod(ctx, uid, pod["metadata"]["name"], grace=0)
+    assert uid not in ctx.mount_failures
