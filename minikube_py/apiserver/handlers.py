@@ -303,11 +303,39 @@ async def delete_object(request: web.Request, target: Target) -> web.Response:
     if target.resource.kind == "Namespace" and name in registry.SYSTEM_NAMESPACES[:3]:
         raise st.forbidden(target.resource, name, "this namespace may not be deleted")
     async with service_guard(request, target):
-        return await _delete(request, target, options)
+        return respond(await _delete(request, target, options))
+
+
+async def delete_collection(request: web.Request, target: Target) -> web.Response:
+    """``deletecollection``: every object of the collection that ``labelSelector`` and
+    ``fieldSelector`` match, each deleted as its own DELETE would (graceful pods and
+    finalizers included); the list of what was deleted or marked. Namespaces refuse it, as
+    upstream's do."""
+    if target.resource.kind == "Namespace":
+        raise st.method_not_allowed("DELETE")
+    options = await delete_options(request)
+    matches = selector_filter(request, target.resource)
+    kvs, revision = await call(request, request.app[STORE].list, target.prefix)
+    items = []
+    for kv in kvs:
+        if not matches(kv.value):
+            continue
+        meta = registry.meta_of(kv.value)
+        one = Target(target.resource, meta.get("namespace"), meta["name"])
+        try:
+            async with service_guard(request, one):
+                items.append(await _delete(request, one, options))
+        except st.StatusError as e:
+            if e.code != 404:  # gone meanwhile: nothing to do
+                raise
+    resource = target.resource
+    return respond({"kind": f"{resource.kind}List", "apiVersion": resource.group_version,
+                    "metadata": {"resourceVersion": str(revision)}, "items": items})
 
 
 async def _delete(request: web.Request, target: Target, options: dict[str, Any]
-                  ) -> web.Response:
+                  ) -> dict[str, Any]:
+    """Delete one object, or mark it; what the API answers (the object as it was, or now)."""
     name = str(target.name)
     store = request.app[STORE]
     for _ in range(UPDATE_RETRIES):
@@ -324,10 +352,11 @@ async def _delete(request: web.Request, target: Target, options: dict[str, Any]
         try:
             if marked is None:
                 _, gone_at = await call(request, store.delete, target.key, revision)
-                return respond(as_object(current, gone_at))
+                return as_object(current, gone_at)
             if marked == current:
-                return respond(current)
-            return respond(await write(request, target, marked, revision))
+                return current
+            written: dict[str, Any] = await write(request, target, marked, revision)
+            return written
         except Conflict:
             continue
         except KeyNotFound:

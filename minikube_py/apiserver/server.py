@@ -203,6 +203,8 @@ async def collection(request: web.Request, target: Target) -> web.StreamResponse
         return await handlers.list_objects(request, target)
     if request.method == "POST":
         return await handlers.create_object(request, target)
+    if request.method == "DELETE":
+        return await handlers.delete_collection(request, target)
     raise st.method_not_allowed(request.method)
 
 

@@ -262,3 +262,21 @@ def test_unknown_paths_and_methods_are_status_errors(api: Client) -> None:
     assert code == 405 and body["reason"] == "MethodNotAllowed"
     code, _, body = raw(api, "GET", "/openapi/v2")
     assert code == 404
+
+
+def test_delete_collection_removes_what_the_selectors_match(api: Client) -> None:
+    for name, tier in (("a", "web"), ("b", "web"), ("c", "db")):
+        obj = pod(name)
+        obj["metadata"]["labels"] = {"tier": tier}
+        if name == "b":
+            obj["spec"]["nodeName"] = "node-1"  # bound: deleted gracefully, like one DELETE
+        api.create(PODS, obj, "default")
+    code, _, body = raw(api, "DELETE", "/api/v1/namespaces/default/pods?labelSelector=tier%3Dweb")
+    assert code == 200 and body["kind"] == "PodList"
+    assert sorted(p["metadata"]["name"] for p in body["items"]) == ["a", "b"]
+    assert api.find(PODS, "a", "default") is None
+    marked = api.get(PODS, "b", "default")
+    assert marked["metadata"]["deletionTimestamp"]
+    assert api.find(PODS, "c", "default") is not None
+    code, _, body = raw(api, "DELETE", "/api/v1/namespaces")
+    assert code == 405 and body["reason"] == "MethodNotAllowed"
