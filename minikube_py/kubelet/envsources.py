@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from minikube_py.api.configdata import secret_bytes
@@ -31,16 +31,9 @@ from minikube_py.api.names import is_env_var_name
 from minikube_py.api.quantity import cpu_millis, memory_bytes, parse_quantity
 from minikube_py.kubelet.security import ContainerConfigError
 from minikube_py.kubelet.sources import ObjectGetter
+from minikube_py.kubelet.stats import parse_meminfo
 
 _SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
-
-
-def _node_memory() -> int:
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 @dataclass
@@ -54,9 +47,22 @@ class EnvSources:
     host_ip: str = ""
     #: the pod's ServiceAccount, for its imagePullSecrets (``pullsecrets.py``)
     service_account: ObjectGetter | None = None
-    node_cpu_millis: int = field(default_factory=lambda: 1000 * (os.cpu_count() or 1))
-    node_memory: int = field(default_factory=_node_memory)
-    node_storage: int = field(default_factory=lambda: shutil.disk_usage("/").total)
+    #: the node's capacity; None = read from the node when a limit that is not set is asked
+    #: for (rarely: not at every container start)
+    node_cpu_millis: int | None = None
+    node_memory: int | None = None
+    node_storage: int | None = None
+
+    def capacity(self, resource: str) -> int:
+        """The node's ``cpu`` (millicores), ``memory`` or ``ephemeral-storage`` (bytes)."""
+        if resource == "cpu":
+            return self.node_cpu_millis or 1000 * (os.cpu_count() or 1)
+        if resource == "memory":
+            if self.node_memory is None:
+                with open("/proc/meminfo") as f:
+                    return parse_meminfo(f.read()).get("MemTotal", 0)
+            return self.node_memory
+        return self.node_storage or shutil.disk_usage("/").total
 
 
 class Resolver:
@@ -169,9 +175,9 @@ def resource_value(ref: dict[str, Any], container: dict[str, Any], pod: dict[str
     if resource == "cpu":
         millis = cpu_millis(values["cpu"]) if "cpu" in values else 0
         if not millis and which == "limits":
-            millis = sources.node_cpu_millis
+            millis = sources.capacity("cpu")
         return str(math.ceil(millis / float(divisor * 1000)))
     amount = memory_bytes(values[resource]) if resource in values else 0
     if not amount and which == "limits":
-        amount = sources.node_memory if resource == "memory" else sources.node_storage
+        amount = sources.capacity(resource)
     return str(math.ceil(amount / math.ceil(divisor)))
